@@ -1,0 +1,1 @@
+"""Cluster providers and helpers for the e2e suite."""

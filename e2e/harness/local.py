@@ -1,0 +1,228 @@
+"""The `local` provider: a real control plane as local processes, nodes simulated by kwok.
+
+kube-apiserver, kube-controller-manager, kube-scheduler and etcd are built
+from Go modules by e2e/controlplane/build.sh (cached outside the repo); kwokctl's
+binary runtime starts them, issues certificates and runs kwok with the stages
+the build extracted from the pinned kwok module (including the chaos stage
+that fails pods labelled `pod-container-running-failed.stage.kwok.x-k8s.io`).
+
+    with LocalCluster() as cluster:
+        subprocess.run(["kubectl", "--kubeconfig", cluster.kubeconfig, "get", "nodes"])
+
+Command line (used by `make cluster` / `make cluster-down`):
+
+    python -m e2e.harness.local up   --state .e2e
+    python -m e2e.harness.local down --state .e2e
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .ready import wait_until_usable
+
+BUILD_SCRIPT = Path(__file__).resolve().parent.parent / "controlplane" / "build.sh"
+FAILED_POD_LABEL = "pod-container-running-failed.stage.kwok.x-k8s.io"
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+def build_binaries() -> Path:
+    """Run the cached build (seconds when warm, progress on stderr when cold); the bin directory."""
+    proc = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False)
+    if proc.returncode != 0:
+        raise ClusterError(f"control-plane build failed (exit {proc.returncode}); see its output above")
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class LocalCluster:
+    """One ephemeral cluster; start() and stop() are idempotent, and stop() cleans up everything."""
+
+    name: str = field(default_factory=lambda: f"cyclops-{uuid.uuid4().hex[:8]}")
+    nodes: int = 1
+    kubeconfig: Path | None = None
+    timeout: float = 90.0
+    workdir: Path = field(init=False)
+    bin_dir: Path | None = field(default=None, init=False)
+    pids: dict[str, int] = field(default_factory=dict, init=False)
+    ports: list[int] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.name}-"))
+        if self.kubeconfig is None:
+            self.kubeconfig = self.workdir / "kubeconfig"
+        self.kubeconfig = Path(self.kubeconfig).resolve()
+
+    @property
+    def cluster_dir(self) -> Path:
+        return self.workdir / "clusters" / self.name
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "KWOK_WORKDIR": str(self.workdir)}
+
+    def _kwokctl(self, bin_dir: Path, *args: str, timeout: float) -> None:
+        cmd = [str(bin_dir / "kwokctl"), "--name", self.name, *args]
+        try:
+            proc = subprocess.run(cmd, env=self._env(), capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise ClusterError(f"{' '.join(cmd[:4])} did not finish in {timeout:.0f}s\n{self.logs()}") from exc
+        if proc.returncode != 0:
+            raise ClusterError(f"{' '.join(cmd[:4])} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}\n{self.logs()}")
+
+    def start(self) -> LocalCluster:
+        self.bin_dir = bin_dir = build_binaries()
+        started = time.monotonic()
+        try:
+            self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+            self._kwokctl(
+                bin_dir, "create", "cluster", "--runtime", "binary",
+                "--kube-apiserver-binary", str(bin_dir / "kube-apiserver"),
+                "--kube-controller-manager-binary", str(bin_dir / "kube-controller-manager"),
+                "--kube-scheduler-binary", str(bin_dir / "kube-scheduler"),
+                "--etcd-binary", str(bin_dir / "etcd"),
+                "--kwok-controller-binary", str(bin_dir / "kwok"),
+                "--config", str(bin_dir.parent / "stages.yaml"),
+                "--kubeconfig", str(self.kubeconfig),
+                "--wait", f"{int(self.timeout)}s",
+                timeout=self.timeout + 30,
+            )  # fmt: skip
+            self._record_processes()
+            self._kwokctl(bin_dir, "scale", "node", "--replicas", str(self.nodes), timeout=60)
+            wait_until_usable(self.kubeconfig, deadline=time.monotonic() + self.timeout)
+        except BaseException:
+            self._record_processes()
+            self.stop()
+            raise
+        self.ready_seconds = time.monotonic() - started
+        return self
+
+    def _record_processes(self) -> None:
+        for pidfile in sorted((self.cluster_dir / "pids").glob("*.pid")):
+            try:
+                self.pids[pidfile.stem] = int(pidfile.read_text().strip())
+            except (OSError, ValueError):
+                continue
+        try:
+            conf = next(d for d in yaml.safe_load_all((self.cluster_dir / "kwok.yaml").read_text())
+                        if d and d.get("kind") == "KwokctlConfiguration")  # fmt: skip
+        except (OSError, StopIteration, yaml.YAMLError):
+            return
+        self.ports = sorted({p["port"] for c in conf.get("components") or [] for p in c.get("ports") or []})
+
+    def logs(self, lines: int = 20) -> str:
+        out = []
+        for log in sorted((self.cluster_dir / "logs").glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {log.name} (last {len(tail)} lines)\n" + "\n".join(tail))
+        return "\n".join(out)
+
+    def stop(self) -> None:
+        """Stop every process this cluster started and remove its files; safe to call twice."""
+        kwokctl = self.bin_dir / "kwokctl" if self.bin_dir else None
+        if kwokctl and kwokctl.exists() and self.cluster_dir.exists():
+            subprocess.run([str(kwokctl), "--name", self.name, "delete", "cluster"], env=self._env(),
+                           capture_output=True, timeout=60, check=False)  # fmt: skip
+        for pid in self.pids.values():
+            _terminate(pid)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.kubeconfig and self.kubeconfig.is_relative_to(self.workdir):
+            return
+        if self.kubeconfig and self.kubeconfig.exists():
+            self.kubeconfig.unlink()
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def state(self) -> dict:
+        return {"name": self.name, "workdir": str(self.workdir), "kubeconfig": str(self.kubeconfig),
+                "pids": self.pids, "ports": self.ports, "bin_dir": str(self.bin_dir)}  # fmt: skip
+
+    @classmethod
+    def from_state(cls, state: dict) -> LocalCluster:
+        cluster = cls.__new__(cls)
+        cluster.name, cluster.nodes, cluster.timeout = state["name"], 1, 90.0
+        cluster.workdir, cluster.kubeconfig = Path(state["workdir"]), Path(state["kubeconfig"])
+        cluster.pids, cluster.ports = dict(state["pids"]), list(state["ports"])
+        cluster.bin_dir = Path(state["bin_dir"])
+        return cluster
+
+
+def alive(pid: int) -> bool:
+    """True if pid runs and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _terminate(pid: int, grace: float = 10.0) -> None:
+    if not alive(pid):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling a dying process with a deadline; no event exists for a non-child
+    if alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m e2e.harness.local", description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["up", "down", "build"])
+    parser.add_argument("--state", default=".e2e", help="directory for kubeconfig and cluster.json")
+    parser.add_argument("--nodes", type=int, default=1)
+    args = parser.parse_args(argv)
+    state_dir = Path(args.state).resolve()
+    state_file = state_dir / "cluster.json"
+    if args.action == "build":
+        print(build_binaries())
+        return 0
+    if args.action == "down":
+        if not state_file.exists():
+            print(f"no local cluster recorded in {state_file}", file=sys.stderr)
+            return 0
+        LocalCluster.from_state(json.loads(state_file.read_text())).stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+        print("local cluster stopped", file=sys.stderr)
+        return 0
+    if state_file.exists():
+        print(f"a local cluster is already recorded in {state_file}; run `make cluster-down` first", file=sys.stderr)
+        return 1
+    state_dir.mkdir(parents=True, exist_ok=True)
+    cluster = LocalCluster(nodes=args.nodes, kubeconfig=state_dir / "kubeconfig")
+    try:
+        cluster.start()
+    except ClusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    state_file.write_text(json.dumps(cluster.state(), indent=2))
+    print(f"local cluster {cluster.name} ready in {cluster.ready_seconds:.1f}s; kubeconfig: {cluster.kubeconfig}",
+          file=sys.stderr)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

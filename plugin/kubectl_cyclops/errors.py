@@ -1,0 +1,71 @@
+"""Typed errors, each with the exit code the CLI turns it into.
+
+Library code raises these; only the CLI boundary (cli.py) prints them. Every
+message is one line that names the object and the cause.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1  # unexpected failure; the message still says what happened
+    USAGE = 2  # bad flags, bad resource name, bad label selector
+    CONFIG = 3  # no kubeconfig, unknown context, unusable credentials file
+    UNKNOWN_KIND = 4  # the server has no such resource type
+    NOT_FOUND = 5  # the named object does not exist
+    UNAUTHORIZED = 6  # HTTP 401: the credentials were rejected
+    FORBIDDEN = 7  # HTTP 403: the user may not read the object
+    UNREACHABLE = 8  # connection refused, DNS failure, or --request-timeout exceeded
+    FIELD_MAP = 9  # a malformed field map or JSONPath expression
+
+
+class CyclopsError(Exception):
+    exit_code = ExitCode.ERROR
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UsageError(CyclopsError):
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(CyclopsError):
+    exit_code = ExitCode.CONFIG
+
+
+class UnknownKindError(CyclopsError):
+    exit_code = ExitCode.UNKNOWN_KIND
+
+
+class NotFoundError(CyclopsError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class UnauthorizedError(CyclopsError):
+    exit_code = ExitCode.UNAUTHORIZED
+
+
+class ForbiddenError(CyclopsError):
+    exit_code = ExitCode.FORBIDDEN
+
+
+class UnreachableError(CyclopsError):
+    exit_code = ExitCode.UNREACHABLE
+
+
+class GoneError(CyclopsError):
+    """A watch's resourceVersion is too old (HTTP 410); the caller relists."""
+
+
+class FieldMapError(CyclopsError):
+    exit_code = ExitCode.FIELD_MAP
+
+    def __init__(self, source: str, where: str, reason: str) -> None:
+        location = f"{source}: {where}" if where else source
+        super().__init__(f"invalid field map {location}: {reason}")
+        self.source, self.where, self.reason = source, where, reason

@@ -1,0 +1,122 @@
+"""kubectl-style JSONPath expressions, compiled once with jsonpath-ng.
+
+Accepts what users write for `kubectl get -o jsonpath`: `{.spec.capacity.storage}`,
+`.status.conditions[?(@.type=="Complete")].status`, plain `spec.x`, and keys
+with escaped dots such as `.metadata.labels.app\\.kubernetes\\.io/name`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$|^\*$|^$")
+
+
+class ExpressionError(ValueError):
+    pass
+
+
+@cache
+def _parser() -> Any:
+    from jsonpath_ng.ext.parser import ExtendedJsonPathParser
+
+    return ExtendedJsonPathParser()
+
+
+def _split(path: str) -> list[str]:
+    """Split on dots outside brackets, quotes and escapes."""
+    parts, current, depth, quote, i = [], "", 0, "", 0
+    while i < len(path):
+        ch = path[i]
+        if ch == "\\" and i + 1 < len(path):
+            current += path[i : i + 2]
+            i += 2
+            continue
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == "." and depth == 0:
+            parts.append(current)
+            current = ""
+            i += 1
+            continue
+        current += ch
+        i += 1
+    if depth or quote:
+        raise ExpressionError("unbalanced brackets or quotes")
+    parts.append(current)
+    return parts
+
+
+def translate(source: str) -> str:
+    """kubectl JSONPath syntax to jsonpath-ng's extended syntax."""
+    text = source.strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1].strip()
+    if "{" in text or "}" in text:
+        raise ExpressionError("one {expression} per field; templates with text or range are not supported")
+    if not text:
+        raise ExpressionError("empty expression")
+    if text.startswith("$"):
+        text = text[1:]
+    if text and not text.startswith((".", "[")):
+        text = "." + text
+    segments = _split(text)
+    out = []
+    for seg in segments[1:] if segments[0] == "" else segments:
+        bracket = _bracket_start(seg)
+        key, rest = seg[:bracket], seg[bracket:]
+        key = key.replace("\\.", ".")
+        if not _PLAIN_KEY.match(key):
+            key = "'" + key.replace("'", "\\'") + "'"
+        out.append(key + rest)
+    joined = ".".join(out)
+    return "$" + ("" if joined.startswith("[") else ".") + joined if joined else "$"
+
+
+def _bracket_start(segment: str) -> int:
+    i = 0
+    while i < len(segment):
+        if segment[i] == "\\":
+            i += 2
+            continue
+        if segment[i] == "[":
+            return i
+        i += 1
+    return len(segment)
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A compiled expression. `values` lists every match; `value` is None, one value, or a list."""
+
+    source: str
+    _compiled: Any = field(compare=False, repr=False)
+
+    @classmethod
+    def compile(cls, source: str) -> Expr:
+        if not isinstance(source, str):
+            raise ExpressionError(f"expected a JSONPath string, got {type(source).__name__}")
+        translated = translate(source)
+        try:
+            compiled = _parser().parse(translated)
+        except Exception as exc:  # jsonpath-ng raises bare Exception subclasses from ply
+            raise ExpressionError(f"cannot parse {source!r}: {exc}") from None
+        return cls(source, compiled)
+
+    def values(self, obj: Any) -> list[Any]:
+        return [m.value for m in self._compiled.find(obj)]
+
+    def value(self, obj: Any) -> Any:
+        found = [v for v in self.values(obj) if v is not None]
+        if not found:
+            return None
+        return found[0] if len(found) == 1 else found

@@ -1,0 +1,352 @@
+"""Formatters named by field maps: how a value reads in a table and in JSON.
+
+Each formatter is a pair of pure functions of the extracted value (None, a
+scalar, a list or a mapping) and `now`. The table side returns a string; the
+JSON side returns plain JSON data. Missing values are None in JSON and
+`<none>` in tables.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+NONE = "<none>"
+
+_SUFFIX = {
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1,
+    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+}  # fmt: skip
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+)(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?)$")
+ACCESS_MODES = {
+    "ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX", "ReadWriteOncePod": "RWOP",
+}  # fmt: skip
+
+
+def parse_quantity(value: Any) -> Decimal | None:
+    """A Kubernetes resource.Quantity ("10Gi", "500m", "1e3") as a number."""
+    if value is None:
+        return None
+    m = _QUANTITY.match(str(value).strip())
+    if not m:
+        return None
+    try:
+        number = Decimal(m.group(1))
+    except InvalidOperation:
+        return None
+    if m.group(2):
+        return number * Decimal(10) ** int(m.group(2)[1:])
+    return number * Decimal(_SUFFIX[m.group(3) or ""])
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def human_duration(seconds: float) -> str:
+    """kubectl's duration.HumanDuration: 45s, 3m20s, 15m, 5h3m, 14h, 3d4h, 25d, 2y100d."""
+    s = int(seconds)
+    if s < 0:
+        return "<invalid>"
+    if s < 120:
+        return f"{s}s"
+    minutes = s // 60
+    if minutes < 10:
+        return f"{minutes}m{s % 60}s" if s % 60 else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = s // 3600
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        days = hours // 24
+        return f"{days // 365}y{days % 365}d" if days % 365 else f"{days // 365}y"
+    return f"{hours // 24 // 365}y"
+
+
+def _listify(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return ",".join(f"{k}={_scalar(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ",".join(_scalar(v) for v in value)
+    return str(value)
+
+
+def text(value: Any, now: datetime) -> str:
+    return NONE if value is None or value == [] or value == {} else _scalar(value)
+
+
+def age(value: Any, now: datetime) -> str:
+    t = parse_time(value)
+    return human_duration((now - t).total_seconds()) if t else text(value, now)
+
+
+def timestamp(value: Any, now: datetime) -> str:
+    t = parse_time(value)
+    if not t:
+        return text(value, now)
+    return f"{t.strftime('%Y-%m-%dT%H:%M:%SZ')} ({human_duration((now - t).total_seconds())} ago)"
+
+
+def _span(value: Any, now: datetime) -> float | None:
+    """Seconds from the first timestamp to the second, or to now while it is missing."""
+    times = _listify(value)
+    start = parse_time(times[0]) if times else None
+    if start is None:
+        return None
+    end = parse_time(times[1]) if len(times) > 1 else None
+    return ((end or now) - start).total_seconds()
+
+
+def duration_table(value: Any, now: datetime) -> str:
+    s = _span(value, now)
+    return NONE if s is None else human_duration(s)
+
+
+def duration_json(value: Any, now: datetime) -> Any:
+    s = _span(value, now)
+    return None if s is None else round(s)
+
+
+def bytes_json(value: Any, now: datetime) -> Any:
+    q = parse_quantity(value)
+    return None if q is None else int(q)
+
+
+def access_modes(value: Any, now: datetime) -> str:
+    modes = _listify(value)
+    return ",".join(ACCESS_MODES.get(m, m) for m in modes) if modes else NONE
+
+
+def join(value: Any, now: datetime) -> str:
+    items = _listify(value)
+    return ", ".join(_scalar(v) for v in items) if items else NONE
+
+
+def count(value: Any, now: datetime) -> int:
+    return len(value) if isinstance(value, list | dict) else (0 if value is None else 1)
+
+
+def total(value: Any, now: datetime) -> Any:
+    numbers = [v for v in _listify(value) if isinstance(v, int | float)]
+    return sum(numbers) if numbers else (None if value is None else 0)
+
+
+def ready_count(value: Any, now: datetime) -> str:
+    """containerStatuses[*].ready as kubectl's READY column: 1/2."""
+    flags = _listify(value)
+    return f"{sum(1 for f in flags if f is True)}/{len(flags)}" if flags else NONE
+
+
+def keys_json(value: Any, now: datetime) -> Any:
+    return sorted(value) if isinstance(value, dict) else None
+
+
+def keys_table(value: Any, now: datetime) -> str:
+    return ", ".join(sorted(value)) if isinstance(value, dict) and value else NONE
+
+
+def sizes(value: Any, now: datetime) -> str:
+    if not isinstance(value, dict) or not value:
+        return NONE
+    return ", ".join(f"{k}: {v} bytes" for k, v in sorted(value.items()))
+
+
+def selector(value: Any, now: datetime) -> str:
+    s = label_selector(value)
+    return s if s else NONE
+
+
+def label_selector(value: Any) -> str:
+    """A LabelSelector (matchLabels/matchExpressions) or a plain map, as kubectl's -l syntax."""
+    if not isinstance(value, dict):
+        return ""
+    if "matchLabels" not in value and "matchExpressions" not in value:
+        return ",".join(f"{k}={v}" for k, v in sorted(value.items()))
+    terms = [f"{k}={v}" for k, v in sorted((value.get("matchLabels") or {}).items())]
+    for e in value.get("matchExpressions") or []:
+        op, key, vals = e.get("operator"), e.get("key"), ",".join(e.get("values") or [])
+        terms.append(
+            {"In": f"{key} in ({vals})", "NotIn": f"{key} notin ({vals})", "Exists": key,
+             "DoesNotExist": f"!{key}"}.get(op, f"{key} {op} ({vals})")
+        )  # fmt: skip
+    return ",".join(terms)
+
+
+def node_selector_terms(value: Any, now: datetime) -> str:
+    """nodeAffinity.required.nodeSelectorTerms: terms ORed with ' | ', expressions ANDed."""
+    terms = []
+    for term in _listify(value):
+        exprs = [
+            label_selector({"matchExpressions": [e]}) for e in (term or {}).get("matchExpressions") or []
+        ]
+        exprs += [f"field:{f.get('key')} {f.get('operator')} ({','.join(f.get('values') or [])})"
+                  for f in (term or {}).get("matchFields") or []]  # fmt: skip
+        terms.append(",".join(exprs))
+    return " | ".join(t for t in terms if t) or NONE
+
+
+def conditions_table(value: Any, now: datetime) -> str:
+    out = []
+    for c in _listify(value):
+        if not isinstance(c, dict):
+            continue
+        line = f"{c.get('type')}={c.get('status')}"
+        if c.get("reason"):
+            line += f" ({c['reason']})"
+        if c.get("message"):
+            line += f": {c['message']}"
+        out.append(line)
+    return "\n".join(out) or NONE
+
+
+def conditions_json(value: Any, now: datetime) -> Any:
+    keys = ("type", "status", "reason", "message", "lastTransitionTime")
+    return [{k: c.get(k) for k in keys} for c in _listify(value) if isinstance(c, dict)]
+
+
+def _container_state(status: dict[str, Any]) -> dict[str, Any]:
+    state = status.get("state") or {}
+    name = next(iter(state), None)
+    detail = state.get(name) or {}
+    return {
+        "name": status.get("name"),
+        "state": name,
+        "reason": detail.get("reason"),
+        "exitCode": detail.get("exitCode"),
+        "ready": status.get("ready"),
+        "restartCount": status.get("restartCount", 0),
+    }
+
+
+def containers_json(value: Any, now: datetime) -> Any:
+    return [_container_state(s) for s in _listify(value) if isinstance(s, dict)]
+
+
+def containers_table(value: Any, now: datetime) -> str:
+    out = []
+    for c in containers_json(value, now):
+        line = f"{c['name']}: {c['state'] or 'unknown'}"
+        extra = [x for x in (c["reason"], None if c["exitCode"] is None else f"exit {c['exitCode']}") if x]
+        out.append(line + (f" ({', '.join(extra)})" if extra else ""))
+    return "\n".join(out) or NONE
+
+
+def ports(value: Any, now: datetime) -> str:
+    out = []
+    for p in _listify(value):
+        if isinstance(p, dict):
+            target = p.get("targetPort")
+            node = f":{p['nodePort']}" if p.get("nodePort") else ""
+            mapped = f"->{target}" if target not in (None, p.get("port")) else ""
+            out.append(f"{p.get('port')}{node}{mapped}/{p.get('protocol', 'TCP')}")
+    return ",".join(out) or NONE
+
+
+def first_key_json(value: Any, now: datetime, keys: tuple[str, ...] = ()) -> Any:
+    """The first of `keys` present in a mapping: which volume source a PV uses."""
+    if not isinstance(value, dict):
+        return None
+    return next((k for k in keys if value.get(k) is not None), None)
+
+
+def first_key_table(value: Any, now: datetime, keys: tuple[str, ...] = ()) -> str:
+    return first_key_json(value, now, keys) or NONE
+
+
+def namespaced_name(value: Any, now: datetime) -> Any:
+    """[namespace, name] as namespace/name; a missing part is left out."""
+    parts = [str(v) for v in _listify(value) if v not in (None, "")]
+    return "/".join(parts) if parts else None
+
+
+def policy_rules(value: Any, now: datetime) -> str:
+    out = []
+    for r in _listify(value):
+        if not isinstance(r, dict):
+            continue
+        verbs = ",".join(r.get("verbs") or [])
+        targets = ",".join(r.get("resources") or r.get("nonResourceURLs") or [])
+        groups = ",".join(g or '""' for g in r.get("apiGroups") or [])
+        names = ",".join(r.get("resourceNames") or [])
+        out.append(f"{verbs} {targets}" + (f" [{groups}]" if groups else "") + (f" names={names}" if names else ""))
+    return "\n".join(out) or NONE
+
+
+def peers(value: Any, now: datetime) -> str:
+    out = []
+    for p in _listify(value):
+        if not isinstance(p, dict):
+            continue
+        part = []
+        if "namespaceSelector" in p:
+            part.append(f"namespaces({label_selector(p['namespaceSelector']) or 'all'})")
+        if "podSelector" in p:
+            part.append(f"pods({label_selector(p['podSelector']) or 'all'})")
+        if "ipBlock" in p:
+            block = p["ipBlock"] or {}
+            excepted = ",".join(block.get("except") or [])
+            part.append(str(block.get("cidr")) + (f" except {excepted}" if excepted else ""))
+        out.append(" ".join(part))
+    return "\n".join(out) or NONE
+
+
+def identity(value: Any, now: datetime) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class Formatter:
+    table: Callable[..., Any]
+    json: Callable[..., Any] = identity
+    takes_args: bool = False
+
+
+FORMATTERS: dict[str, Formatter] = {
+    "text": Formatter(text),
+    "quantity": Formatter(text),
+    "bytes": Formatter(lambda v, n: text(bytes_json(v, n), n), bytes_json),
+    "age": Formatter(age),
+    "timestamp": Formatter(timestamp),
+    "duration": Formatter(duration_table, duration_json),
+    "join": Formatter(join),
+    "accessModes": Formatter(access_modes),
+    "count": Formatter(lambda v, n: str(count(v, n)), count),
+    "sum": Formatter(lambda v, n: text(total(v, n), n), total),
+    "ready": Formatter(ready_count, ready_count),
+    "keys": Formatter(keys_table, keys_json),
+    "sizes": Formatter(sizes),
+    "selector": Formatter(selector, lambda v, n: label_selector(v) or None),
+    "nodeSelectorTerms": Formatter(node_selector_terms),
+    "conditions": Formatter(conditions_table, conditions_json),
+    "containers": Formatter(containers_table, containers_json),
+    "ports": Formatter(ports),
+    "namespacedName": Formatter(lambda v, n: namespaced_name(v, n) or NONE, namespaced_name),
+    "policyRules": Formatter(policy_rules),
+    "peers": Formatter(peers),
+    "firstKey": Formatter(first_key_table, first_key_json, takes_args=True),
+}
