@@ -32,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from .ready import wait_until_usable
+from .ready import ComponentExited, wait_until_usable
 
 BUILD_SCRIPT = Path(__file__).resolve().parent.parent / "controlplane" / "build.sh"
 FAILED_POD_LABEL = "pod-container-running-failed.stage.kwok.x-k8s.io"
@@ -83,34 +83,67 @@ class LocalCluster:
         except subprocess.TimeoutExpired as exc:
             raise ClusterError(f"{' '.join(cmd[:4])} did not finish in {timeout:.0f}s\n{self.logs()}") from exc
         if proc.returncode != 0:
-            raise ClusterError(f"{' '.join(cmd[:4])} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}\n{self.logs()}")
+            raise ClusterError(
+                f"{' '.join(cmd[:4])} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}\n{self.logs()}"
+            )
 
-    def start(self) -> LocalCluster:
-        self.bin_dir = bin_dir = build_binaries()
+    def start(self, attempts: int = 2) -> LocalCluster:
+        """Start and wait until usable; a component that dies while starting gets one fresh retry."""
+        self.bin_dir = build_binaries()
         started = time.monotonic()
-        try:
-            self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
-            self._kwokctl(
-                bin_dir, "create", "cluster", "--runtime", "binary",
-                "--kube-apiserver-binary", str(bin_dir / "kube-apiserver"),
-                "--kube-controller-manager-binary", str(bin_dir / "kube-controller-manager"),
-                "--kube-scheduler-binary", str(bin_dir / "kube-scheduler"),
-                "--etcd-binary", str(bin_dir / "etcd"),
-                "--kwok-controller-binary", str(bin_dir / "kwok"),
-                "--config", str(bin_dir.parent / "stages.yaml"),
-                "--kubeconfig", str(self.kubeconfig),
-                "--wait", f"{int(self.timeout)}s",
-                timeout=self.timeout + 30,
-            )  # fmt: skip
-            self._record_processes()
-            self._kwokctl(bin_dir, "scale", "node", "--replicas", str(self.nodes), timeout=60)
-            wait_until_usable(self.kubeconfig, deadline=time.monotonic() + self.timeout)
-        except BaseException:
-            self._record_processes()
-            self.stop()
-            raise
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_once(self.bin_dir)
+                break
+            except ComponentExited as exc:
+                message = f"{exc} exited while the cluster was starting\n{self.logs()}"
+                self.stop()
+                if attempt == attempts:
+                    raise ClusterError(message) from None
+                print(f"local cluster: {message.splitlines()[0]}; retrying", file=sys.stderr)
+                self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.name}-"))
+                self.pids, self.ports = {}, []
+            except BaseException:
+                self._record_processes()
+                self.stop()
+                raise
         self.ready_seconds = time.monotonic() - started
         return self
+
+    def _start_once(self, bin_dir: Path) -> None:
+        self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+        self._kwokctl(
+            bin_dir,
+            "create",
+            "cluster",
+            "--runtime",
+            "binary",
+            "--kube-apiserver-binary",
+            str(bin_dir / "kube-apiserver"),
+            "--kube-controller-manager-binary",
+            str(bin_dir / "kube-controller-manager"),
+            "--kube-scheduler-binary",
+            str(bin_dir / "kube-scheduler"),
+            "--etcd-binary",
+            str(bin_dir / "etcd"),
+            "--kwok-controller-binary",
+            str(bin_dir / "kwok"),
+            "--config",
+            str(bin_dir.parent / "stages.yaml"),
+            "--kubeconfig",
+            str(self.kubeconfig),
+            "--wait",
+            f"{int(self.timeout)}s",
+            timeout=self.timeout + 30,
+        )
+        self._record_processes()
+        self._kwokctl(bin_dir, "scale", "node", "--replicas", str(self.nodes), timeout=60)
+        wait_until_usable(self.kubeconfig, deadline=time.monotonic() + self.timeout, exited=self.exited)
+
+    def exited(self) -> str | None:
+        """The names of recorded processes that are no longer running, if any."""
+        dead = [name for name, pid in self.pids.items() if not alive(pid)]
+        return ", ".join(dead) or None
 
     def _record_processes(self) -> None:
         for pidfile in sorted((self.cluster_dir / "pids").glob("*.pid")):
@@ -119,8 +152,11 @@ class LocalCluster:
             except (OSError, ValueError):
                 continue
         try:
-            conf = next(d for d in yaml.safe_load_all((self.cluster_dir / "kwok.yaml").read_text())
-                        if d and d.get("kind") == "KwokctlConfiguration")  # fmt: skip
+            conf = next(
+                d
+                for d in yaml.safe_load_all((self.cluster_dir / "kwok.yaml").read_text())
+                if d and d.get("kind") == "KwokctlConfiguration"
+            )
         except (OSError, StopIteration, yaml.YAMLError):
             return
         self.ports = sorted({p["port"] for c in conf.get("components") or [] for p in c.get("ports") or []})
@@ -136,8 +172,13 @@ class LocalCluster:
         """Stop every process this cluster started and remove its files; safe to call twice."""
         kwokctl = self.bin_dir / "kwokctl" if self.bin_dir else None
         if kwokctl and kwokctl.exists() and self.cluster_dir.exists():
-            subprocess.run([str(kwokctl), "--name", self.name, "delete", "cluster"], env=self._env(),
-                           capture_output=True, timeout=60, check=False)  # fmt: skip
+            subprocess.run(
+                [str(kwokctl), "--name", self.name, "delete", "cluster"],
+                env=self._env(),
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
         for pid in self.pids.values():
             _terminate(pid)
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -153,8 +194,14 @@ class LocalCluster:
         self.stop()
 
     def state(self) -> dict:
-        return {"name": self.name, "workdir": str(self.workdir), "kubeconfig": str(self.kubeconfig),
-                "pids": self.pids, "ports": self.ports, "bin_dir": str(self.bin_dir)}  # fmt: skip
+        return {
+            "name": self.name,
+            "workdir": str(self.workdir),
+            "kubeconfig": str(self.kubeconfig),
+            "pids": self.pids,
+            "ports": self.ports,
+            "bin_dir": str(self.bin_dir),
+        }
 
     @classmethod
     def from_state(cls, state: dict) -> LocalCluster:
@@ -209,7 +256,10 @@ def main(argv: list[str] | None = None) -> int:
         print("local cluster stopped", file=sys.stderr)
         return 0
     if state_file.exists():
-        print(f"a local cluster is already recorded in {state_file}; run `make cluster-down` first", file=sys.stderr)
+        print(
+            f"a local cluster is already recorded in {state_file}; run `make cluster-down` first",
+            file=sys.stderr,
+        )
         return 1
     state_dir.mkdir(parents=True, exist_ok=True)
     cluster = LocalCluster(nodes=args.nodes, kubeconfig=state_dir / "kubeconfig")
@@ -219,8 +269,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     state_file.write_text(json.dumps(cluster.state(), indent=2))
-    print(f"local cluster {cluster.name} ready in {cluster.ready_seconds:.1f}s; kubeconfig: {cluster.kubeconfig}",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"local cluster {cluster.name} ready in {cluster.ready_seconds:.1f}s; kubeconfig: {cluster.kubeconfig}",
+        file=sys.stderr,
+    )
     return 0
 
 

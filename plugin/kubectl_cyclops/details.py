@@ -106,7 +106,11 @@ class Collector:
             return [], f"events: {exc.message}"
 
     def _assemble(
-        self, pool: ThreadPoolExecutor, resource: Resource, objects: list[JSON], events: dict[str | None, Future]
+        self,
+        pool: ThreadPoolExecutor,
+        resource: Resource,
+        objects: list[JSON],
+        events: dict[str | None, Future],
     ) -> list[Details]:
         fmap: FieldMap = self.maps.get(resource.group, resource.kind)
         pending = [
@@ -129,10 +133,14 @@ class Collector:
             evs, warning = ev_f.result()
             uid = obj["metadata"].get("uid")
             details.events = sorted(
-                (e for e in evs if (e.get("involvedObject") or {}).get("name") == details.item.name
-                 and (e.get("involvedObject") or {}).get("uid") in (None, "", uid)),
+                (
+                    e
+                    for e in evs
+                    if (e.get("involvedObject") or {}).get("name") == details.item.name
+                    and (e.get("involvedObject") or {}).get("uid") in (None, "", uid)
+                ),
                 key=_event_time,
-            )  # fmt: skip
+            )
             if warning:
                 details.warnings.append(warning)
             out.append(details)

@@ -113,9 +113,7 @@ def fetch(api: Api) -> list[Resource]:
     for group in apis.get("groups") or []:
         versions += [(group["name"], v["version"]) for v in group.get("versions") or []]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        docs = pool.map(
-            lambda gv: api.get(f"/apis/{gv[0]}/{gv[1]}" if gv[0] else f"/api/{gv[1]}"), versions
-        )
+        docs = pool.map(lambda gv: api.get(f"/apis/{gv[0]}/{gv[1]}" if gv[0] else f"/api/{gv[1]}"), versions)
         return [r for (g, v), doc in zip(versions, docs, strict=True) for r in _from_resource_list(g, v, doc)]
 
 

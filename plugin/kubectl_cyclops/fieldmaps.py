@@ -7,7 +7,6 @@ Anything malformed is rejected with the file, the field and the reason.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -22,7 +21,16 @@ from .formats import FORMATTERS, Formatter
 
 ENV_VAR = "KUBECTL_CYCLOPS_FIELD_MAPS"
 STATUSES = ("healthy", "progressing", "failed", "unknown")
-OPERATORS = ("equals", "notEquals", "in", "exists", "greaterThan", "lessThan", "equalsPath", "lessThanPath")
+OPERATORS = (
+    "equals",
+    "notEquals",
+    "in",
+    "exists",
+    "greaterThan",
+    "lessThan",
+    "equalsPath",
+    "lessThanPath",
+)
 GENERIC = ("*", "*")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -38,10 +46,13 @@ class Field:
     wide: bool = False
     json_only: bool = False
     omit_empty: bool = False
+    default: Any = None
 
     def extract(self, obj: dict[str, Any]) -> Any:
+        """The raw value; `default` stands in for a missing one (the API omits zero counts)."""
         if len(self.paths) == 1:
-            return self.paths[0].value(obj)
+            value = self.paths[0].value(obj)
+            return self.default if value is None else value
         return [p.value(obj) for p in self.paths]
 
     def table(self, value: Any, now: Any) -> str:
@@ -97,7 +108,7 @@ class Condition:
 
 def _same(a: Any, b: Any) -> bool:
     # An omitted integer field is zero in the API (status.readyReplicas of a scaled-down Deployment).
-    if isinstance(a, int | float) and b is None or a is None and isinstance(b, int | float):
+    if (isinstance(a, int | float) and b is None) or (a is None and isinstance(b, int | float)):
         return (a or 0) == (b or 0)
     if isinstance(a, int | float) and isinstance(b, int | float):
         return a == b
@@ -148,7 +159,10 @@ class _Parser:
             raise self.fail(where, f"expected a mapping, got {type(value).__name__}")
         unknown = set(value) - allowed
         if unknown:
-            raise self.fail(where, f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; allowed: {', '.join(sorted(allowed))}")
+            raise self.fail(
+                where,
+                f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; allowed: {', '.join(sorted(allowed))}",
+            )
         missing = required - set(value)
         if missing:
             raise self.fail(where, f"missing required key(s) {', '.join(sorted(missing))}")
@@ -161,7 +175,18 @@ class _Parser:
             raise self.fail(where, f"bad JSONPath: {exc}") from None
 
     def field(self, raw: Any, where: str) -> Field:
-        keys = {"name", "title", "path", "paths", "format", "args", "wide", "jsonOnly", "omitEmpty"}
+        keys = {
+            "name",
+            "title",
+            "path",
+            "paths",
+            "format",
+            "args",
+            "wide",
+            "jsonOnly",
+            "omitEmpty",
+            "default",
+        }
         doc = self.mapping(raw, where, keys, {"name"})
         name = doc["name"]
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", name):
@@ -188,6 +213,7 @@ class _Parser:
             wide=bool(doc.get("wide", False)),
             json_only=bool(doc.get("jsonOnly", False)),
             omit_empty=bool(doc.get("omitEmpty", False)),
+            default=doc.get("default"),
         )
 
     def fields(self, raw: Any, where: str) -> tuple[Field, ...]:
@@ -240,7 +266,12 @@ class _Parser:
             rw = f"{where}.rules[{i}]"
             rd = self.mapping(r, rw, {"status", "when"}, {"status", "when"})
             when = rd["when"] if isinstance(rd["when"], list) else [rd["when"]]
-            out.append(Rule(rd["status"], tuple(self.condition(c, f"{rw}.when[{j}]") for j, c in enumerate(when))))
+            out.append(
+                Rule(
+                    rd["status"],
+                    tuple(self.condition(c, f"{rw}.when[{j}]") for j, c in enumerate(when)),
+                )
+            )
         for status in [default, *(r.status for r in out)]:
             if status not in STATUSES:
                 raise self.fail(where, f"status {status!r} is not one of {', '.join(STATUSES)}")
@@ -267,10 +298,15 @@ def read(path: Path, source: str) -> dict[str, Any]:
         doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except (OSError, yaml.YAMLError) as exc:
         raise parser.fail("", f"cannot read YAML: {' '.join(str(exc).split())}") from None
-    doc = parser.mapping(doc, "top level", {"group", "version", "kind", "fields", "related", "status"}, {"group", "version", "kind"})
+    doc = parser.mapping(
+        doc,
+        "top level",
+        {"group", "version", "kind", "fields", "related", "status"},
+        {"group", "version", "kind"},
+    )
     for key in ("group", "version", "kind"):
         if not isinstance(doc[key], str):
-            raise parser.fail(key, "must be a string (use \"\" for the core group)")
+            raise parser.fail(key, 'must be a string (use "" for the core group)')
     return doc
 
 
@@ -290,11 +326,6 @@ class FieldMaps:
                 raise FieldMapError(str(path), "", "field map directory does not exist")
             for file in sorted([*path.glob("*.yaml"), *path.glob("*.yml")]):
                 self._add(file, str(file))
-
-    @classmethod
-    def from_env(cls, option: tuple[str, ...] | list[str] | None) -> FieldMaps:
-        dirs = [d for d in os.environ.get(ENV_VAR, "").split(os.pathsep) if d]
-        return cls(dirs + list(option or []))
 
     def _add(self, path: Path, source: str) -> None:
         doc = read(path, source)

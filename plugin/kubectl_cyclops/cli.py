@@ -1,0 +1,285 @@
+"""The command line: `kubectl cyclops details KIND [NAME]` and `kubectl cyclops kinds`.
+
+This is the one boundary where typed errors become a single stderr line and an
+exit code (README: Exit codes).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from . import __version__, errors, kube, render
+from .errors import ExitCode
+from .fieldmaps import ENV_VAR, FieldMaps
+
+OUTPUTS = ("table", "wide", "json", "yaml")
+
+
+class Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except errors.CyclopsError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("KUBECTL_CYCLOPS_DEBUG"):
+                raise
+            click.echo(
+                f"error: unexpected {type(exc).__name__}: {exc} (set KUBECTL_CYCLOPS_DEBUG=1 for a traceback)",
+                err=True,
+            )
+            ctx.exit(ExitCode.ERROR)
+
+
+def field_map_option(f: Callable) -> Callable:
+    return click.option(
+        "--field-maps",
+        "field_maps",
+        multiple=True,
+        envvar=ENV_VAR,
+        type=click.Path(file_okay=False, dir_okay=True),
+        help=f"Directory of user field maps (repeatable; also ${ENV_VAR}, {os.pathsep}-separated). "
+        "They add kinds or override built-in maps.",
+    )(f)
+
+
+def cluster_options(f: Callable) -> Callable:
+    """kubectl's connection flags, spelled as kubectl spells them."""
+    options = [
+        click.option(
+            "--kubeconfig",
+            type=click.Path(dir_okay=False),
+            help="Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).",
+        ),
+        click.option("--context", help="The kubeconfig context to use."),
+        click.option(
+            "--request-timeout",
+            default="0",
+            show_default=True,
+            help="How long to wait for each API request (e.g. 5s, 1m); 0 waits forever.",
+        ),
+        click.option(
+            "--cache-dir",
+            type=click.Path(file_okay=False),
+            envvar="KUBECTL_CYCLOPS_CACHE_DIR",
+            help="Discovery cache directory (default: ~/.cache/kubectl-cyclops).",
+        ),
+    ]
+    return functools.reduce(lambda acc, opt: opt(acc), reversed(options), f)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="kubectl-cyclops")
+def cli() -> None:
+    """Everything that matters about a Kubernetes resource and its related objects."""
+
+
+def split_target(kind: str, name: str | None) -> tuple[str, str | None]:
+    """KIND NAME, KIND/NAME, or KIND alone."""
+    if "/" in kind:
+        if name:
+            raise errors.UsageError(f'give either KIND/NAME or KIND NAME, not both ("{kind}" and "{name}")')
+        kind, _, name = kind.partition("/")
+        if not kind or not name:
+            raise errors.UsageError(f'"{kind}/{name}" is not KIND/NAME')
+    return kind, name
+
+
+@cli.command()
+@click.argument("kind", metavar="KIND[/NAME]")
+@click.argument("name", required=False)
+@cluster_options
+@click.option(
+    "-n",
+    "--namespace",
+    help="Namespace of the object (default: the context's namespace, else default).",
+)
+@click.option("-A", "--all-namespaces", is_flag=True, help="Across all namespaces (without NAME).")
+@click.option("-l", "--selector", help="Label selector, e.g. app=web,tier!=cache (without NAME).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(OUTPUTS),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("-w", "--watch", is_flag=True, help="Keep watching and re-render on every change; Ctrl-C ends.")
+@field_map_option
+def details(
+    kind: str,
+    name: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    request_timeout: str,
+    cache_dir: str | None,
+    namespace: str | None,
+    all_namespaces: bool,
+    selector: str | None,
+    output: str,
+    watch: bool,
+    field_maps: tuple[str, ...],
+) -> None:
+    """Show the details of KIND NAME (or of every KIND) with its related objects and events.
+
+    \b
+    Examples:
+      kubectl cyclops details job pi -n batch
+      kubectl cyclops details pv/task-pv-volume -o json
+      kubectl cyclops details pods -l app=web -A -o wide
+    """
+    from .details import Collector
+    from .discovery import Discovery
+
+    kind, name = split_target(kind, name)
+    if name and all_namespaces:
+        raise errors.UsageError("a resource cannot be retrieved by name across all namespaces")
+    if name and selector:
+        raise errors.UsageError("name cannot be provided when a selector is specified")
+    maps = FieldMaps(list(field_maps))
+    api = kube.connect(kubeconfig, context, request_timeout)
+    discovery = Discovery(api, cache_dir)
+    resource = discovery.resolve(kind)
+    maps.get(resource.group, resource.kind)  # reject a malformed map before any further request
+    ns = None if all_namespaces or not resource.namespaced else (namespace or api.namespace)
+    collector = Collector(api, discovery, maps)
+
+    def collect() -> list:
+        if name:
+            try:
+                return [collector.one(resource, ns, name)]
+            except errors.NotFoundError:
+                where = f' in namespace "{ns}"' if ns else ""
+                raise errors.NotFoundError(f'{resource.qualified} "{name}" not found{where}') from None
+        return collector.many(resource, ns, selector)
+
+    def show(items: list) -> None:
+        now = datetime.now(UTC)
+        out = click.get_text_stream("stdout")
+        for d in items:
+            for warning in d.warnings:
+                click.echo(f"Warning: {render.escape(warning)}", err=True)
+        if not items:
+            where = "" if ns is None else f' in namespace "{ns}"'
+            click.echo(f"No {resource.qualified} found{where}.", err=True)
+        elif output in ("json", "yaml"):
+            docs = [render.document(d, now) for d in items]
+            payload = docs[0] if name else docs
+            (render.write_json if output == "json" else render.write_yaml)(payload, out)
+        else:
+            for i, d in enumerate(items):
+                if i:
+                    out.write("\n")
+                render.table(d, now, output == "wide", out)
+        out.flush()
+
+    if not watch:
+        show(collect())
+        return
+
+    from . import watch as watching
+    from .relations import watch_scope
+
+    def scopes(items: list) -> list:
+        own = (
+            resource.path(ns),
+            (("fieldSelector", f"metadata.name={name}"),)
+            if name
+            else ((("labelSelector", selector),) if selector else ()),
+        )
+        found = [own]
+        for d in items:
+            path, params = kube_events_scope(resource, d)
+            found.append((path, params))
+            for rel, related in d.related:
+                res = discovery.find(rel.group, rel.kind)
+                scope = watch_scope(rel, res, d.item.obj) if res else None
+                if scope:
+                    found.append((scope[0], tuple(sorted(scope[1].items()))))
+                found += [
+                    (r.resource.path(r.namespace), (("fieldSelector", f"metadata.name={r.name}"),))
+                    for r in related
+                    if scope is None
+                ]
+        return found
+
+    try:
+        watching.run(api, collect, scopes, lambda items: [d.versions() for d in items], show)
+    except KeyboardInterrupt:
+        return
+
+
+def kube_events_scope(resource: Any, d: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
+    from .details import events_query
+
+    path, params = events_query(resource, d.item.namespace, d.item.name)
+    return path, tuple(sorted(params.items()))
+
+
+@cli.command()
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(("table", "json", "yaml")),
+    default="table",
+    show_default=True,
+)
+@field_map_option
+def kinds(output: str, field_maps: tuple[str, ...]) -> None:
+    """List the kinds that have field maps and the file each map came from (validates every map)."""
+    maps = FieldMaps(list(field_maps)).all()
+    rows = [
+        {
+            "kind": m.kind,
+            "group": m.group,
+            "version": m.version,
+            "source": m.source,
+            "fields": len(m.fields),
+            "related": [r.name for r in m.related],
+        }
+        for m in maps
+    ]
+    out = click.get_text_stream("stdout")
+    if output == "json":
+        render.write_json(rows, out)
+    elif output == "yaml":
+        render.write_yaml(rows, out)
+    else:
+        from tabulate import tabulate
+
+        body = [
+            [
+                r["kind"],
+                r["group"] or '""',
+                r["version"],
+                r["fields"],
+                ",".join(r["related"]) or "<none>",
+                r["source"],
+            ]
+            for r in rows
+        ]
+        out.write(
+            tabulate(
+                body,
+                headers=["KIND", "GROUP", "VERSION", "FIELDS", "RELATED", "SOURCE"],
+                tablefmt="plain",
+            )
+            + "\n"
+        )
+
+
+def main() -> None:
+    cli(prog_name="kubectl cyclops" if os.path.basename(sys.argv[0]).startswith("kubectl") else None)

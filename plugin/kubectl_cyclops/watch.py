@@ -1,0 +1,111 @@
+"""--watch: re-render whenever the object, its related objects or its events change.
+
+One thread per watched collection streams events into a queue (starting from
+the resourceVersion of a list, resuming from the last version seen when the
+server ends a stream, relisting after 410 Gone). The main thread re-collects
+and re-renders when anything shown has a new resourceVersion.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from . import errors
+from .kube import Api
+
+Scope = tuple[str, tuple[tuple[str, str], ...]]  # list path and sorted query parameters
+WATCH_SECONDS = 300
+
+
+def _resource_version(api: Api, path: str, params: dict[str, Any]) -> str:
+    listing = api.get(path, {**params, "limit": 1})
+    return (listing.get("metadata") or {}).get("resourceVersion", "")
+
+
+def stream(api: Api, scope: Scope, stop: threading.Event) -> Iterator[str]:
+    """Yield the type of every change in one collection, resuming across ends and expiries."""
+    path, query = scope
+    params = dict(query)
+    version = _resource_version(api, path, params)
+    while not stop.is_set():
+        try:
+            for event in api.watch(
+                path,
+                {
+                    **params,
+                    "resourceVersion": version,
+                    "allowWatchBookmarks": "true",
+                    "timeoutSeconds": WATCH_SECONDS,
+                },
+            ):
+                version = (event.get("object") or {}).get("metadata", {}).get("resourceVersion") or version
+                if event.get("type") != "BOOKMARK":
+                    yield event["type"]
+                if stop.is_set():
+                    return
+        except errors.GoneError:
+            version = _resource_version(api, path, params)
+            yield "RELISTED"  # changes may have been missed while the version was too old
+
+
+class Watcher:
+    """Runs a stream per scope; `changes()` blocks until something changed and drains bursts."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.stop = threading.Event()
+        self.queue: queue.Queue[Any] = queue.Queue()
+        self.scopes: set[Scope] = set()
+
+    def ensure(self, scopes: list[Scope]) -> None:
+        for scope in scopes:
+            if scope not in self.scopes:
+                self.scopes.add(scope)
+                threading.Thread(target=self._run, args=(scope,), daemon=True, name=f"watch {scope[0]}").start()
+
+    def _run(self, scope: Scope) -> None:
+        try:
+            for change in stream(self.api, scope, self.stop):
+                self.queue.put(change)
+        except BaseException as exc:  # surfaced in the main thread, which owns error reporting
+            self.queue.put(exc)
+
+    def changes(self) -> None:
+        item = self.queue.get()
+        while True:
+            if isinstance(item, BaseException):
+                raise item
+            try:
+                item = self.queue.get(timeout=0.2)  # let a burst of related events settle into one render
+            except queue.Empty:
+                return
+
+
+def run(
+    api: Api,
+    collect: Callable[[], Any],
+    scopes_of: Callable[[Any], list[Scope]],
+    versions_of: Callable[[Any], Any],
+    render: Callable[[Any], None],
+) -> None:
+    """Render, then re-render on every change until interrupted (KeyboardInterrupt propagates)."""
+    watcher = Watcher(api)
+    state = collect()
+    render(state)
+    shown = versions_of(state)
+    try:
+        while True:
+            watcher.ensure(scopes_of(state))
+            watcher.changes()
+            try:
+                state = collect()
+            except errors.NotFoundError:
+                continue  # deleted: keep watching, it may come back; the last render stays
+            if versions_of(state) != shown:
+                shown = versions_of(state)
+                render(state)
+    finally:
+        watcher.stop.set()
