@@ -22,6 +22,8 @@ from e2e.harness import providers
 from e2e.harness.k8s import Cluster
 
 STATE = "cyclops-cluster.json"
+# Prefix of every namespace and cluster-scoped object a test creates, so a run can find what it left.
+PREFIX = os.environ.get("CYCLOPS_E2E_PREFIX", "cy")
 CREATED_BY = {"app.kubernetes.io/created-by": "cyclops-e2e"}
 
 
@@ -111,8 +113,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 @pytest.fixture
 def ns(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace for one test, deleted afterwards even when the test fails."""
-    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    name = f"{slug}-{uuid.uuid4().hex[:5]}"
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower().removeprefix("test_")).strip("-")
+    name = f"{PREFIX}-{slug[:40].strip('-')}-{uuid.uuid4().hex[:5]}"
     cluster.invocations.clear()
     cluster.applied.clear()
     cluster.core.create_namespace({"metadata": {"name": name, "labels": CREATED_BY}})
@@ -131,7 +133,7 @@ def ns(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture
 def name() -> str:
     """A unique name for cluster-scoped fixture objects (PVs, StorageClasses)."""
-    return f"cy-{uuid.uuid4().hex[:8]}"
+    return f"{PREFIX}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.hookimpl(hookwrapper=True)

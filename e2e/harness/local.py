@@ -251,7 +251,13 @@ def main(argv: list[str] | None = None) -> int:
         if not state_file.exists():
             print(f"no local cluster recorded in {state_file}", file=sys.stderr)
             return 0
-        LocalCluster.from_state(json.loads(state_file.read_text())).stop()
+        state = json.loads(state_file.read_text())
+        if state.get("provider") == "kind":  # `make demo` on a machine with a container engine
+            from .providers import adopt
+
+            adopt(state).stop()
+        else:
+            LocalCluster.from_state(state).stop()
         shutil.rmtree(state_dir, ignore_errors=True)
         print("local cluster stopped", file=sys.stderr)
         return 0

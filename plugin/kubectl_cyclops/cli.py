@@ -172,7 +172,7 @@ def details(
         for d in items:
             for warning in d.warnings:
                 click.echo(f"Warning: {render.escape(warning)}", err=True)
-        if not items:
+        if not items and output not in ("json", "yaml"):
             where = "" if ns is None else f' in namespace "{ns}"'
             click.echo(f"No {resource.qualified} found{where}.", err=True)
         elif output in ("json", "yaml"):

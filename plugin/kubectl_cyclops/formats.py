@@ -129,13 +129,12 @@ def timestamp(value: Any, now: datetime) -> str:
 
 
 def _span(value: Any, now: datetime) -> float | None:
-    """Seconds from the first timestamp to the second, or to now while it is missing."""
-    times = _listify(value)
-    start = parse_time(times[0]) if times else None
-    if start is None:
+    """Seconds from the first timestamp to the first later one present, or to now."""
+    times = [parse_time(t) for t in _listify(value)]
+    if not times or times[0] is None:
         return None
-    end = parse_time(times[1]) if len(times) > 1 else None
-    return ((end or now) - start).total_seconds()
+    end = next((t for t in times[1:] if t is not None), now)
+    return (end - times[0]).total_seconds()
 
 
 def duration_table(value: Any, now: datetime) -> str:

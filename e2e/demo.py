@@ -1,0 +1,81 @@
+"""`make demo`: a cluster, the PV and Job fixtures, and `kubectl cyclops details` for each.
+
+Starts kind when a Docker or Podman engine answers, else the local control
+plane, and leaves it running so you can try more; `make cluster-down` stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from e2e.harness import providers
+from e2e.harness.k8s import VENV_BIN, Cluster, has_condition, phase
+from e2e.harness.local import LocalCluster
+
+NAMESPACE = "demo"
+
+
+def _run(cluster: Cluster, *args: str) -> None:
+    print(f"\n$ kubectl cyclops {' '.join(args)}", flush=True)
+    inv = cluster.cyclops(*args)
+    sys.stdout.write(inv.stdout)
+    sys.stderr.write(inv.stderr)
+    if inv.returncode != 0:
+        raise SystemExit(f"kubectl cyclops exited {inv.returncode}")
+
+
+def start(state_dir: Path) -> Path:
+    state_file = state_dir / "cluster.json"
+    if state_file.exists():
+        state = json.loads(state_file.read_text())
+        print(f"using the cluster recorded in {state_file}", file=sys.stderr)
+        return Path(state["kubeconfig"])
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if providers.default_provider() == "kind":
+        kind = providers.KindProvider(name="cyclops-demo", workdir=state_dir)
+        kind.start()
+        state_file.write_text(json.dumps({**kind.state(), "kubeconfig": str(kind.kubeconfig)}))
+        print("kind cluster cyclops-demo ready", file=sys.stderr)
+        return kind.kubeconfig
+    print("no container engine answers: starting the local control plane (kwok nodes)", file=sys.stderr)
+    local = LocalCluster(kubeconfig=state_dir / "kubeconfig").start()
+    state_file.write_text(json.dumps(local.state()))
+    print(f"cluster ready in {local.ready_seconds:.1f}s", file=sys.stderr)
+    return Path(local.kubeconfig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--state", default=".e2e")
+    state_dir = Path(parser.parse_args().state).resolve()
+    cluster = Cluster(start(state_dir))
+    cluster.kubectl("create", "namespace", NAMESPACE, check=False)
+    cluster.apply("pv-hostpath", name="demo-pv", namespace=NAMESPACE, size="10Gi")
+    cluster.apply("job", name="pi", namespace=NAMESPACE, completions=3, parallelism=2)
+    cluster.apply("job", name="flaky", namespace=NAMESPACE, backoff_limit=1, fail="true", exit_code=2)
+    print("waiting for the claim to bind and the Jobs to finish ...", file=sys.stderr, flush=True)
+    cluster.wait_one("PersistentVolume", "demo-pv", phase("Bound"))
+    cluster.wait_one("Job", "pi", has_condition("Complete"), namespace=NAMESPACE)
+    cluster.wait_one("Job", "flaky", has_condition("Failed"), namespace=NAMESPACE, timeout=90)
+
+    _run(cluster, "details", "pv", "demo-pv")
+    _run(cluster, "details", "job", "pi", "-n", NAMESPACE)
+    _run(cluster, "details", "job/flaky", "-n", NAMESPACE, "-o", "wide")
+    kubeconfig = os.path.relpath(cluster.kubeconfig)
+    print(f"""
+Try more (kubectl and the plugin are in {os.path.relpath(VENV_BIN)}):
+  export PATH=$PWD/{os.path.relpath(VENV_BIN)}:$PATH KUBECONFIG=$PWD/{kubeconfig}
+  kubectl cyclops details pvc -n {NAMESPACE} -o yaml
+  kubectl cyclops details jobs -n {NAMESPACE} -o json | jq '.[].status'
+  kubectl cyclops details job pi -n {NAMESPACE} --watch
+  kubectl cyclops kinds
+Stop the cluster: make cluster-down""")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

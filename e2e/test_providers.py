@@ -1,0 +1,118 @@
+"""The `existing` provider against a running cluster; kind's provider where no engine exists."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from e2e.harness.k8s import Cluster
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_existing_provider_validates_a_running_cluster_and_deletes_what_it_created(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    prefix = f"ex{uuid.uuid4().hex[:6]}"
+    env = {**os.environ, "CYCLOPS_E2E_PREFIX": prefix}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    report = tmp_path / "existing.xml"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={report}",
+            "--cluster=existing",
+            f"--kubeconfig={cluster.kubeconfig}",
+            f"--basetemp={tmp_path / 'run'}",
+            "e2e/test_pv.py::test_hostpath_pv_binds_and_details_match_api_and_describe",
+            "e2e/test_job.py::test_single_pod_job_succeeds",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == (
+        "2",
+        "0",
+        "0",
+        "0",
+    )
+
+    def left(kind: str) -> list[str]:
+        items = cluster.kubectl("get", kind, "-o", "json").json()["items"]
+        return [
+            i["metadata"]["name"]
+            for i in items
+            if i["metadata"]["name"].startswith(prefix) and not i["metadata"].get("deletionTimestamp")
+        ]
+
+    assert left("namespaces") == []
+    assert left("persistentvolumes") == []
+    assert left("storageclasses") == []
+
+
+def test_kind_provider_is_skipped_without_a_container_engine(tmp_path: Path) -> None:
+    """On a machine without Docker or Podman the kind provider skips (fails under CI) with the reason."""
+    if subprocess.run(["sh", "-c", "docker info || podman info"], capture_output=True, check=False).returncode == 0:
+        pytest.skip("a container engine answers here; the kind provider would really run")
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "--cluster=kind",
+            f"--basetemp={tmp_path / 'run'}",
+            "e2e/test_job.py::test_single_pod_job_succeeds",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 skipped" in proc.stdout
+    assert "kind needs a container engine" in proc.stdout
+    ci = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--cluster=kind",
+            f"--basetemp={tmp_path / 'ci'}",
+            "e2e/test_job.py::test_single_pod_job_succeeds",
+        ],
+        cwd=ROOT,
+        env={**env, "CI": "true"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ci.returncode == 1
+    assert "CI is set and no cluster provider is usable" in ci.stdout
