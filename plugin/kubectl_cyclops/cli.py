@@ -191,42 +191,18 @@ def details(
         return
 
     from . import watch as watching
-    from .relations import watch_scope
+    from .relations import scope
 
-    def scopes(items: list) -> list:
-        own = (
-            resource.path(ns),
-            (("fieldSelector", f"metadata.name={name}"),)
-            if name
-            else ((("labelSelector", selector),) if selector else ()),
-        )
-        found = [own]
-        for d in items:
-            path, params = kube_events_scope(resource, d)
-            found.append((path, params))
-            for rel, related in d.related:
-                res = discovery.find(rel.group, rel.kind)
-                scope = watch_scope(rel, res, d.item.obj) if res else None
-                if scope:
-                    found.append((scope[0], tuple(sorted(scope[1].items()))))
-                found += [
-                    (r.resource.path(r.namespace), (("fieldSelector", f"metadata.name={r.name}"),))
-                    for r in related
-                    if scope is None
-                ]
-        return found
+    own = scope(resource.path(ns), {"fieldSelector": f"metadata.name={name}"} if name else {"labelSelector": selector})
+
+    def watches(items: list) -> list:
+        # An empty list still watches its own collection, from a fresh resourceVersion.
+        return [w for d in items for w in d.watches] or [(own, "")]
 
     try:
-        watching.run(api, collect, scopes, lambda items: [d.versions() for d in items], show)
+        watching.run(api, collect, watches, lambda items: [d.versions() for d in items], show)
     except KeyboardInterrupt:
         return
-
-
-def kube_events_scope(resource: Any, d: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
-    from .details import events_query
-
-    path, params = events_query(resource, d.item.namespace, d.item.name)
-    return path, tuple(sorted(params.items()))
 
 
 @cli.command()

@@ -49,6 +49,7 @@ class Details:
     related: list[tuple[Relation, list[Item]]] = field(default_factory=list)
     events: list[JSON] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    watches: list[tuple[relations.Scope, str]] = field(default_factory=list)  # for --watch, from what is shown
 
     def versions(self) -> tuple[str, ...]:
         """Resource versions of everything shown: equal tuples mean nothing changed."""
@@ -87,23 +88,31 @@ class Collector:
             obj.setdefault("apiVersion", resource.api_version)
             obj.setdefault("kind", resource.kind)
             [details] = self._assemble(pool, resource, [obj], {name: events_f})
+        details.watches.insert(0, (relations.by_name(resource, namespace, name), details.item.resource_version))
         return details
 
     def many(self, resource: Resource, namespace: str | None, selector: str | None) -> list[Details]:
-        listing = list_all(self.api, resource.path(namespace), {"labelSelector": selector})
+        params = {"labelSelector": selector}
+        listing = list_all(self.api, resource.path(namespace), params)
         objects = listing.get("items") or []
         if not objects:
             return []
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             events_f = pool.submit(self._events, resource, namespace, None)
-            return self._assemble(pool, resource, objects, {None: events_f})
+            found = self._assemble(pool, resource, objects, {None: events_f})
+        own = (relations.scope(resource.path(namespace), params), listing["metadata"].get("resourceVersion", ""))
+        found[0].watches.insert(0, own)
+        return found
 
-    def _events(self, resource: Resource, namespace: str | None, name: str | None) -> tuple[list[JSON], str | None]:
+    def _events(self, resource: Resource, namespace: str | None, name: str | None) -> tuple[list, str | None, list]:
+        """The events, a warning if they may not be read, and their watch scope."""
         path, params = events_query(resource, namespace, name)
         try:
-            return list_all(self.api, path, params).get("items") or [], None
+            listing = list_all(self.api, path, params)
         except (errors.ForbiddenError, errors.UnauthorizedError) as exc:
-            return [], f"events: {exc.message}"
+            return [], f"events: {exc.message}", []
+        watch = [(relations.scope(path, params), (listing.get("metadata") or {}).get("resourceVersion", ""))]
+        return listing.get("items") or [], None, watch
 
     def _assemble(
         self,
@@ -122,6 +131,7 @@ class Collector:
             details = Details(self.item(resource, obj))
             for fut in futures:
                 found = fut.result()
+                details.watches += found.watches
                 if found.warning:
                     details.warnings.append(found.warning)
                 if found.resource is not None:
@@ -130,7 +140,8 @@ class Collector:
                 else:
                     details.related.append((found.relation, []))
             ev_f = events.get(obj["metadata"]["name"]) or events[None]
-            evs, warning = ev_f.result()
+            evs, warning, watch = ev_f.result()
+            details.watches += watch
             uid = obj["metadata"].get("uid")
             details.events = sorted(
                 (

@@ -21,12 +21,24 @@ from .kube import Api, list_all
 JSON = dict[str, Any]
 
 
+Scope = tuple[str, tuple[tuple[str, str], ...]]  # a list path and its sorted query: what --watch watches
+
+
+def scope(path: str, params: dict[str, Any]) -> Scope:
+    return path, tuple(sorted((k, str(v)) for k, v in params.items() if v not in (None, "")))
+
+
+def by_name(resource: Resource, namespace: str | None, name: str) -> Scope:
+    return scope(resource.path(namespace), {"fieldSelector": f"metadata.name={name}"})
+
+
 @dataclass
 class Found:
     relation: Relation
     resource: Resource | None
     objects: list[JSON] = field(default_factory=list)
     warning: str | None = None
+    watches: list[tuple[Scope, str]] = field(default_factory=list)  # each with the resourceVersion shown
 
 
 def _names(value: Any) -> list[str]:
@@ -38,8 +50,8 @@ def _names(value: Any) -> list[str]:
     return seen
 
 
-def watch_scope(relation: Relation, resource: Resource, parent: JSON) -> tuple[str, dict[str, Any]] | None:
-    """Where the related objects live, as a list path and query, for reading and watching."""
+def list_scope(relation: Relation, resource: Resource, parent: JSON) -> tuple[str, dict[str, Any]] | None:
+    """Where selected or owned objects live, as a list path and query."""
     namespace = (parent.get("metadata") or {}).get("namespace")
     if relation.selector is not None:
         selector = label_selector(relation.selector.value(parent))
@@ -56,29 +68,35 @@ def fetch(api: Api, discovery: Discovery, relation: Relation, parent: JSON) -> F
     if resource is None:
         return Found(relation, None, warning=f"{relation.kind} is not served by this cluster")
     try:
-        return Found(relation, resource, _objects(api, relation, resource, parent))
+        return _objects(api, Found(relation, resource), parent)
     except (errors.ForbiddenError, errors.UnauthorizedError) as exc:
         return Found(relation, resource, warning=f"{relation.name}: {exc.message}")
 
 
-def _objects(api: Api, relation: Relation, resource: Resource, parent: JSON) -> list[JSON]:
+def _objects(api: Api, found: Found, parent: JSON) -> Found:
+    relation, resource = found.relation, found.resource
+    assert resource is not None
     meta = parent.get("metadata") or {}
     if relation.ref_name is not None:
         namespace = meta.get("namespace")
         if relation.ref_namespace is not None:
             namespace = relation.ref_namespace.value(parent) or namespace
-        out = []
         for name in _names(relation.ref_name.value(parent)):
             try:
-                out.append(api.get(resource.path(namespace, name)))
+                obj = api.get(resource.path(namespace, name))
             except errors.NotFoundError:
                 continue  # a dangling reference: the field on the object still shows the name
-        return out
-    scope = watch_scope(relation, resource, parent)
-    if scope is None:
-        return []
-    items = list_all(api, *scope).get("items") or []
+            found.objects.append(obj)
+            found.watches.append((by_name(resource, namespace, name), obj["metadata"].get("resourceVersion", "")))
+        return found
+    where = list_scope(relation, resource, parent)
+    if where is None:
+        return found
+    listing = list_all(api, *where)
+    found.watches.append((scope(*where), (listing.get("metadata") or {}).get("resourceVersion", "")))
+    items = listing.get("items") or []
     if relation.owned:
         uid = meta.get("uid")
         items = [o for o in items if any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences") or [])]
-    return sorted(items, key=lambda o: o["metadata"]["name"])
+    found.objects = sorted(items, key=lambda o: o["metadata"]["name"])
+    return found

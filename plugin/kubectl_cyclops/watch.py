@@ -1,8 +1,9 @@
 """--watch: re-render whenever the object, its related objects or its events change.
 
-One thread per watched collection streams events into a queue (starting from
-the resourceVersion of a list, resuming from the last version seen when the
-server ends a stream, relisting after 410 Gone). The main thread re-collects
+One thread per watched collection streams events into a queue, starting from
+the resourceVersion of what was shown (so nothing between reading and watching
+is missed), resuming from the last version seen when the server ends a stream,
+and relisting after 410 Gone. The main thread re-collects
 and re-renders when anything shown has a new resourceVersion.
 """
 
@@ -15,8 +16,8 @@ from typing import Any
 
 from . import errors
 from .kube import Api
+from .relations import Scope
 
-Scope = tuple[str, tuple[tuple[str, str], ...]]  # list path and sorted query parameters
 WATCH_SECONDS = 300
 
 
@@ -25,11 +26,11 @@ def _resource_version(api: Api, path: str, params: dict[str, Any]) -> str:
     return (listing.get("metadata") or {}).get("resourceVersion", "")
 
 
-def stream(api: Api, scope: Scope, stop: threading.Event) -> Iterator[str]:
-    """Yield the type of every change in one collection, resuming across ends and expiries."""
+def stream(api: Api, scope: Scope, version: str, stop: threading.Event) -> Iterator[str]:
+    """Yield the type of every change in one collection after `version`, resuming across ends and expiries."""
     path, query = scope
     params = dict(query)
-    version = _resource_version(api, path, params)
+    version = version or _resource_version(api, path, params)
     while not stop.is_set():
         try:
             for event in api.watch(
@@ -60,15 +61,15 @@ class Watcher:
         self.queue: queue.Queue[Any] = queue.Queue()
         self.scopes: set[Scope] = set()
 
-    def ensure(self, scopes: list[Scope]) -> None:
-        for scope in scopes:
+    def ensure(self, watches: list[tuple[Scope, str]]) -> None:
+        for scope, version in watches:
             if scope not in self.scopes:
                 self.scopes.add(scope)
-                threading.Thread(target=self._run, args=(scope,), daemon=True, name=f"watch {scope[0]}").start()
+                threading.Thread(target=self._run, args=(scope, version), daemon=True, name=f"watch {scope}").start()
 
-    def _run(self, scope: Scope) -> None:
+    def _run(self, scope: Scope, version: str) -> None:
         try:
-            for change in stream(self.api, scope, self.stop):
+            for change in stream(self.api, scope, version, self.stop):
                 self.queue.put(change)
         except BaseException as exc:  # surfaced in the main thread, which owns error reporting
             self.queue.put(exc)
@@ -87,7 +88,7 @@ class Watcher:
 def run(
     api: Api,
     collect: Callable[[], Any],
-    scopes_of: Callable[[Any], list[Scope]],
+    watches_of: Callable[[Any], list[tuple[Scope, str]]],
     versions_of: Callable[[Any], Any],
     render: Callable[[Any], None],
 ) -> None:
@@ -98,7 +99,7 @@ def run(
     shown = versions_of(state)
     try:
         while True:
-            watcher.ensure(scopes_of(state))
+            watcher.ensure(watches_of(state))
             watcher.changes()
             try:
                 state = collect()
