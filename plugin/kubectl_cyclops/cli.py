@@ -22,6 +22,11 @@ from .fieldmaps import ENV_VAR, FieldMaps
 OUTPUTS = ("table", "wide", "json", "yaml")
 
 
+def now() -> datetime:
+    """The time ages are measured from (tests replaying recordings pin it)."""
+    return datetime.now(UTC)
+
+
 class Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -37,8 +42,9 @@ class Group(click.Group):
         except Exception as exc:
             if os.environ.get("KUBECTL_CYCLOPS_DEBUG"):
                 raise
+            reason = " ".join(str(exc).split())
             click.echo(
-                f"error: unexpected {type(exc).__name__}: {exc} (set KUBECTL_CYCLOPS_DEBUG=1 for a traceback)",
+                f"error: unexpected {type(exc).__name__}: {reason} (KUBECTL_CYCLOPS_DEBUG=1 shows a traceback)",
                 err=True,
             )
             ctx.exit(ExitCode.ERROR)
@@ -149,8 +155,9 @@ def details(
         raise errors.UsageError("a resource cannot be retrieved by name across all namespaces")
     if name and selector:
         raise errors.UsageError("name cannot be provided when a selector is specified")
+    timeout = kube.parse_timeout(request_timeout)
     maps = FieldMaps(list(field_maps))
-    api = kube.connect(kubeconfig, context, request_timeout)
+    api = kube.connect(kubeconfig, context, timeout)
     discovery = Discovery(api, cache_dir)
     resource = discovery.resolve(kind)
     maps.get(resource.group, resource.kind)  # reject a malformed map before any further request
@@ -167,8 +174,8 @@ def details(
         return collector.many(resource, ns, selector)
 
     def show(items: list) -> None:
-        now = datetime.now(UTC)
-        out = click.get_text_stream("stdout")
+        at = now()
+        out = sys.stdout
         for d in items:
             for warning in d.warnings:
                 click.echo(f"Warning: {render.escape(warning)}", err=True)
@@ -176,14 +183,14 @@ def details(
             where = "" if ns is None else f' in namespace "{ns}"'
             click.echo(f"No {resource.qualified} found{where}.", err=True)
         elif output in ("json", "yaml"):
-            docs = [render.document(d, now) for d in items]
+            docs = [render.document(d, at) for d in items]
             payload = docs[0] if name else docs
             (render.write_json if output == "json" else render.write_yaml)(payload, out)
         else:
             for i, d in enumerate(items):
                 if i:
                     out.write("\n")
-                render.table(d, now, output == "wide", out)
+                render.table(d, at, output == "wide", out)
         out.flush()
 
     if not watch:
@@ -228,7 +235,7 @@ def kinds(output: str, field_maps: tuple[str, ...]) -> None:
         }
         for m in maps
     ]
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     if output == "json":
         render.write_json(rows, out)
     elif output == "yaml":

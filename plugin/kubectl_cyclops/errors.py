@@ -25,6 +25,9 @@ class ExitCode(IntEnum):
 class CyclopsError(Exception):
     exit_code = ExitCode.ERROR
 
+    status: int | None = None  # the HTTP status, when the error is an API answer
+    body: object = None
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message

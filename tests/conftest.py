@@ -1,0 +1,59 @@
+"""Unit tests replay API answers recorded from a real cluster (tests/record.py); nothing here needs one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from kubectl_cyclops import cli, kube
+from tests.replay import ReplayApi, load
+
+
+def recorded_now(recording: dict) -> datetime:
+    """A fixed 'now' a minute after the newest timestamp in a recording, so ages are stable."""
+    stamps = []
+
+    def walk(v: object) -> None:
+        if isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+        elif isinstance(v, str) and len(v) == 20 and v[4] == "-" and v.endswith("Z"):
+            stamps.append(datetime.fromisoformat(v.replace("Z", "+00:00")))
+
+    walk(recording["phases"])
+    return max(stamps, default=datetime(2026, 1, 1, tzinfo=UTC)) + timedelta(minutes=1)
+
+
+@pytest.fixture
+def replay(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., tuple[Result, ReplayApi]]:
+    """Run the CLI against a recording: replay("pv", "-o", "json") -> (result, api)."""
+
+    def run(name: str, *extra: str, argv: list[str] | None = None) -> tuple[Result, ReplayApi]:
+        recording = load(name)
+        api = ReplayApi(recording)
+        monkeypatch.setattr(kube, "connect", lambda *a: api)
+        monkeypatch.setattr(cli, "now", lambda: recorded_now(recording))
+        args = [*(argv if argv is not None else recording["argv"]), *extra, "--cache-dir", str(tmp_path / "cache")]
+        args = [a for a in args if a != "--watch"] + (["--watch"] if "--watch" in (argv or recording["argv"]) else [])
+        return CliRunner().invoke(cli.cli, args, catch_exceptions=False), api
+
+    return run
+
+
+def documents(text: str) -> list:
+    """Every JSON document in a stream of concatenated documents (what --watch -o json prints)."""
+    decoder, docs, i = json.JSONDecoder(), [], 0
+    while i < len(text.strip()):
+        doc, i = decoder.raw_decode(text, i)
+        docs.append(doc)
+        while i < len(text) and text[i].isspace():
+            i += 1
+    return docs

@@ -1,0 +1,188 @@
+"""Re-record the unit tests' API answers from a fresh local cluster: `make record`.
+
+Starts the local provider, creates the objects of tests/recording-fixtures.yaml
+and the PV and Job fixture templates in namespace `rec`, waits until each has
+settled, then runs every scenario below through the real plugin while
+recording what the API server answered.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from click.testing import CliRunner
+
+from e2e.harness.k8s import Cluster, has_condition, phase
+from e2e.harness.local import LocalCluster
+from kubectl_cyclops import cli, kube
+from tests.replay import DISCOVERY, RECORDINGS, RecordingApi, key
+
+NS = "rec"
+HERE = Path(__file__).parent
+
+# name: (arguments, expected status or None for lists and errors)
+SCENARIOS: dict[str, tuple[list[str], str | None]] = {
+    "pv": (["details", "pv", "rec-pv"], "healthy"),
+    "pvc": (["details", "pvc", "rec-pv-claim", "-n", NS], "healthy"),
+    "storageclass": (["details", "storageclass", "rec-pv-class"], "healthy"),
+    "pv-released": (["details", "persistentvolumes/rec-gone"], "progressing"),
+    "pv-local": (["details", "pv", "rec-local"], "healthy"),
+    "pvc-pending": (["details", "pvc", "rec-pending", "-n", NS], "progressing"),
+    "job-complete": (["details", "job", "done", "-n", NS], "healthy"),
+    "job-failed": (["details", "jobs.batch", "fails", "-n", NS], "failed"),
+    "job-suspended": (["details", "job/paused", "-n", NS], "unknown"),
+    "job-indexed": (["details", "job", "indexed", "-n", NS], "healthy"),
+    "job-from-cronjob": (["details", "job", "tick-manual", "-n", NS], "healthy"),
+    "cronjob": (["details", "cj", "tick", "-n", NS], "healthy"),
+    "pod": (["details", "pod", "{pod}", "-n", NS], "healthy"),
+    "deployment": (["details", "deploy", "web", "-n", NS], "healthy"),
+    "replicaset": (["details", "rs", "{replicaset}", "-n", NS], "healthy"),
+    "statefulset": (["details", "sts", "db", "-n", NS], "healthy"),
+    "daemonset": (["details", "ds", "agent", "-n", NS], "healthy"),
+    "service": (["details", "svc", "web", "-n", NS], "healthy"),
+    "configmap": (["details", "cm", "settings", "-n", NS], "healthy"),
+    "secret": (["details", "secret", "creds", "-n", NS], "healthy"),
+    "role": (["details", "role", "reader", "-n", NS], "healthy"),
+    "clusterrole": (["details", "clusterrole", "rec-reader"], "healthy"),
+    "networkpolicy": (["details", "netpol", "web-ingress", "-n", NS], "healthy"),
+    "ingress": (["details", "ing", "web", "-n", NS], "progressing"),
+    "generic-namespace": (["details", "namespace", NS], "healthy"),
+    "crd-generic": (["details", "crontabs", "nightly", "-n", NS], "unknown"),
+    "crd-user-map": (["details", "ct/nightly", "-n", NS, "--field-maps", "tests/crd-fieldmaps"], "healthy"),
+    "list-jobs": (["details", "jobs", "-n", NS], None),
+    "list-pods-selector": (["details", "pods", "-A", "-l", "app=web"], None),
+    "list-empty": (["details", "jobs", "-n", NS, "-l", "app=none"], None),
+    "error-not-found": (["details", "job", "nope", "-n", NS], None),
+    "error-bad-selector": (["details", "pods", "-n", NS, "-l", "a in ("], None),
+    "error-forbidden": (["details", "job", "done", "-n", NS], None),
+    "error-unauthorized": (["details", "job", "done", "-n", NS], None),
+}
+
+
+def prepare(c: Cluster) -> dict[str, str]:
+    c.kubectl("create", "namespace", NS)
+    c.apply("pv-hostpath", name="rec-pv", namespace=NS, size="10Gi")
+    c.apply("pv-hostpath", name="rec-gone", namespace=NS)
+    c.apply("pv-local", name="rec-local", node=c.first_node())
+    c.apply("pvc-pending", name="rec-pending", namespace=NS)
+    c.apply("job", name="done", namespace=NS, completions=2, parallelism=2)
+    c.apply("job", name="fails", namespace=NS, backoff_limit=1, fail="true", exit_code=3)
+    c.apply("job", name="paused", namespace=NS, suspend="true")
+    c.apply("job", name="indexed", namespace=NS, completions=3, parallelism=3, completion_mode="Indexed")
+    c.apply("cronjob", name="tick", namespace=NS, schedule="0 0 1 1 *")
+    c.kubectl("create", "job", "tick-manual", "--from=cronjob/tick", "-n", NS)
+    c.kubectl("apply", "--server-side", "-f", str(HERE / "recording-fixtures.yaml"))
+    c.kubectl("apply", "--server-side", "-f", str(HERE / "crd.yaml"))
+    c.kubectl("wait", "--for=condition=Established", "crd/crontabs.stable.example.com", "--timeout=60s")
+    c.kubectl("apply", "--server-side", "-f", str(HERE / "crontab.yaml"))
+    c.kubectl(
+        "create",
+        "clusterrolebinding",
+        "rec-nobody-discovery",
+        "--clusterrole=system:discovery",
+        "--serviceaccount=rec:nobody",
+    )
+
+    c.wait_one("PersistentVolume", "rec-gone", phase("Bound"))
+    c.kubectl("delete", "pvc", "rec-gone-claim", "-n", NS)
+    c.wait_one("PersistentVolume", "rec-gone", phase("Released"))
+    c.wait_one("PersistentVolume", "rec-pv", phase("Bound"))
+    for job in ("done", "indexed", "tick-manual"):
+        c.wait_one("Job", job, has_condition("Complete"), namespace=NS)
+    c.wait_one("Job", "fails", has_condition("Failed"), namespace=NS, timeout=90)
+    c.wait_one("Job", "paused", has_condition("Suspended"), namespace=NS)
+    c.wait("Event", lambda evs: any(e["involvedObject"]["name"] == "rec-pending" for e in evs), namespace=NS)
+    c.wait("Pod", lambda ps: len(ps) == 2 and all(phase("Running")(p) for p in ps), namespace=NS, labels="app=web")
+    c.kubectl("rollout", "status", "deployment/web", "-n", NS, "--timeout=60s")
+    c.kubectl("rollout", "status", "statefulset/db", "-n", NS, "--timeout=60s")
+    c.kubectl("rollout", "status", "daemonset/agent", "-n", NS, "--timeout=60s")
+    pods = c.kubectl("get", "pods", "-n", NS, "-l", "job-name=done", "-o", "name").stdout.split()
+    rs = c.kubectl("get", "rs", "-n", NS, "-l", "app=web", "-o", "name").stdout.split()
+    return {"pod": pods[0].split("/", 1)[1], "replicaset": rs[0].split("/", 1)[1]}
+
+
+def run(api: kube.KubeApi, argv: list[str], cache: Path) -> Any:
+    with mock.patch.object(kube, "connect", return_value=api):
+        return CliRunner().invoke(cli.cli, [*argv, "--cache-dir", str(cache), "-o", "json"])
+
+
+def record(c: Cluster, name: str, argv: list[str], expect: str | None, token: str | None = None) -> None:
+    api = kube.connect(str(c.kubeconfig), None, 10)
+    if token is not None:
+        api.client.configuration.api_key = {"authorization": f"Bearer {token}"}
+        api.client.configuration.cert_file = api.client.configuration.key_file = None
+        api = kube.KubeApi(type(api.client)(api.client.configuration), api.host, api.namespace, api.timeout, api._exc)
+    rec = RecordingApi(api)
+    result = run(rec, argv, RECORDINGS / ".cache" / name)
+    discovery = {
+        k: v for k, v in rec.answers.items() if k.startswith(("GET /api (", "GET /apis (")) and v["status"] == 200
+    }
+    if discovery:
+        DISCOVERY.write_text(json.dumps(discovery, indent=1, sort_keys=True) + "\n")
+    answers = {k: v for k, v in rec.answers.items() if k not in discovery}
+    doc = {
+        "argv": argv,
+        "expect": expect,
+        "exit_code": result.exit_code,
+        "host": api.host,
+        "namespace": api.namespace,
+        "phases": [answers],
+    }
+    (RECORDINGS / f"{name}.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    print(f"recorded {name}: exit {result.exit_code}, {len(answers)} answers", file=sys.stderr)
+
+
+def record_watch(c: Cluster) -> None:
+    """Phase one: a suspended Job; then its watch events while it runs; phase two: completed."""
+    c.apply("job", name="watched", namespace=NS, suspend="true")
+    c.wait_one("Job", "watched", has_condition("Suspended"), namespace=NS)
+    argv = ["details", "job", "watched", "-n", NS]
+    api = RecordingApi(kube.connect(str(c.kubeconfig), None, 10))
+    run(api, argv, RECORDINGS / ".cache" / "watch")
+    first = dict(api.answers)
+    job = next(v["body"] for k, v in first.items() if k == key(f"/apis/batch/v1/namespaces/{NS}/jobs/watched"))
+    path, params = f"/apis/batch/v1/namespaces/{NS}/jobs", {"fieldSelector": "metadata.name=watched"}
+    c.kubectl("patch", "job", "watched", "-n", NS, "--type=merge", "-p", '{"spec":{"suspend":false}}')
+    events = []
+    for event in api.watch(
+        path, {**params, "resourceVersion": job["metadata"]["resourceVersion"], "timeoutSeconds": 60}
+    ):
+        events.append(event)
+        if has_condition("Complete")(event["object"]):
+            break
+    api.answers = {}
+    run(api, argv, RECORDINGS / ".cache" / "watch")
+    discovery = json.loads(DISCOVERY.read_text())
+    strip = lambda answers: {k: v for k, v in answers.items() if k not in discovery}  # noqa: E731
+    doc = {
+        "argv": [*argv, "--watch"],
+        "expect": "healthy",
+        "exit_code": 0,
+        "host": api.host,
+        "namespace": api.namespace,
+        "phases": [strip(first), strip(api.answers)],
+        "stream": {"key": key(path, params), "object_path": f"{path}/watched", "events": events},
+    }
+    (RECORDINGS / "watch-job.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    print(f"recorded watch-job: {len(events)} events", file=sys.stderr)
+
+
+def main() -> int:
+    with LocalCluster() as local:
+        c = Cluster(local.kubeconfig)
+        names = prepare(c)
+        token = c.kubectl("create", "token", "nobody", "-n", NS).stdout.strip()
+        for name, (argv, expect) in SCENARIOS.items():
+            argv = [a.format(**names) for a in argv]
+            credentials = {"error-forbidden": token, "error-unauthorized": "not-a-valid-token"}.get(name)
+            record(c, name, argv, expect, credentials)
+        record_watch(c)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Every error class: one line on stderr, a documented exit code, nothing on stdout, no traceback."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from kubectl_cyclops import cli
+from kubectl_cyclops.errors import ExitCode
+
+
+def one_line(result: Result, code: int) -> str:
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "says"),
+    [
+        ("error-not-found", ExitCode.NOT_FOUND, 'error: jobs.batch "nope" not found in namespace "rec"'),
+        ("error-bad-selector", ExitCode.USAGE, "error: the server rejected the request: unable to parse requirement"),
+        ("error-forbidden", ExitCode.FORBIDDEN, 'system:serviceaccount:rec:nobody" cannot get resource "jobs"'),
+        ("error-unauthorized", ExitCode.UNAUTHORIZED, "error: the server rejected the credentials (Unauthorized)"),
+    ],
+)
+def test_recorded_api_errors(replay, name: str, code: int, says: str) -> None:
+    result, _ = replay(name)
+    assert says in one_line(result, code)
+
+
+def test_unknown_kind(replay) -> None:
+    result, _ = replay("pv", argv=["details", "frobnicators", "x"])
+    assert one_line(result, ExitCode.UNKNOWN_KIND) == (
+        'error: the server doesn\'t have a resource type "frobnicators" (see: kubectl api-resources)'
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["details", "job", "x", "-A"], "a resource cannot be retrieved by name across all namespaces"),
+        (["details", "job", "x", "-l", "a=b"], "name cannot be provided when a selector is specified"),
+        (["details", "job/x", "y"], "give either KIND/NAME or KIND NAME"),
+        (["details", "job", "x", "--request-timeout", "soon"], 'invalid --request-timeout "soon"'),
+    ],
+)
+def test_usage_errors_change_nothing_and_say_why(replay, argv: list[str], says: str) -> None:
+    result, api = replay("job-complete", argv=argv)
+    assert says in one_line(result, ExitCode.USAGE)
+    assert api.requests == []
+
+
+def kubeconfig(path: Path, server: str, context: str = "test") -> Path:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": context,
+                "clusters": [{"name": "c", "cluster": {"server": server}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": context, "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
+    return path
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli.cli, list(args), env=env, catch_exceptions=False)
+
+
+def test_no_kubeconfig(tmp_path: Path) -> None:
+    result = invoke("details", "pv", "x", env={"KUBECONFIG": str(tmp_path / "missing")})
+    assert one_line(result, ExitCode.CONFIG).startswith(f"error: no kubeconfig found at {tmp_path / 'missing'}")
+
+
+def test_unknown_context(tmp_path: Path) -> None:
+    config = kubeconfig(tmp_path / "config", "https://127.0.0.1:1")
+    result = invoke("details", "pv", "x", "--kubeconfig", str(config), "--context", "elsewhere")
+    assert one_line(result, ExitCode.CONFIG) == (
+        f'error: context "elsewhere" not found in kubeconfig {config} (contexts: test)'
+    )
+
+
+def test_malformed_kubeconfig(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("clusters: [unclosed")
+    assert "cannot load kubeconfig" in one_line(invoke("details", "pv", "--kubeconfig", str(config)), ExitCode.CONFIG)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_server(tmp_path: Path) -> None:
+    config = kubeconfig(tmp_path / "config", f"http://127.0.0.1:{_closed_port()}")
+    result = invoke("details", "pv", "x", "--kubeconfig", str(config), "--cache-dir", str(tmp_path))
+    assert one_line(result, ExitCode.UNREACHABLE).endswith(": connection refused")
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A server that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    server.close()
+
+
+def test_silent_server_respects_request_timeout(tmp_path: Path, silent_server: int) -> None:
+    config = kubeconfig(tmp_path / "config", f"http://127.0.0.1:{silent_server}")
+    started = time.monotonic()
+    result = invoke(
+        "details", "pv", "x", "--kubeconfig", str(config), "--request-timeout", "1s", "--cache-dir", str(tmp_path)
+    )
+    elapsed = time.monotonic() - started
+    assert "timed out (see --request-timeout)" in one_line(result, ExitCode.UNREACHABLE)
+    assert elapsed < 5
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (
+            "group: ''\nversion: v1\nkind: Pod\nfields: [{name: x, path: '.a[?(@.b=='}]\n",
+            "fields[0] (x): bad JSONPath: unbalanced brackets or quotes",
+        ),
+        (
+            "group: ''\nversion: v1\nkind: Pod\nfields: [{name: x, path: .a, format: shiny}]\n",
+            "fields[0] (x): unknown format 'shiny'",
+        ),
+        (
+            "group: ''\nversion: v1\nkind: Pod\nfields: [{name: x, path: .a, colour: red}]\n",
+            "fields[0]: unknown key(s) colour",
+        ),
+        ("group: ''\nversion: v1\nkind: Pod\nstatus: {default: great}\n", "status: status 'great' is not one of"),
+        ("group: ''\nkind: Pod\n", "top level: missing required key(s) version"),
+        ("kind: [unclosed\n", "cannot read YAML"),
+    ],
+)
+def test_bad_field_maps_are_rejected_naming_file_field_and_reason(
+    replay, tmp_path: Path, content: str, says: str
+) -> None:
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / "pod.yaml").write_text(content)
+    result, api = replay("pod", "--field-maps", str(tmp_path / "maps"))
+    line = one_line(result, ExitCode.FIELD_MAP)
+    assert line.startswith(f"error: invalid field map {tmp_path / 'maps' / 'pod.yaml'}")
+    assert says in line
+    kinds = invoke("kinds", "--field-maps", str(tmp_path / "maps"))
+    assert says in one_line(kinds, ExitCode.FIELD_MAP)
+
+
+def test_field_map_directory_must_exist(tmp_path: Path) -> None:
+    result = invoke("kinds", "--field-maps", str(tmp_path / "nowhere"))
+    assert "field map directory does not exist" in one_line(result, ExitCode.FIELD_MAP)

@@ -1,0 +1,141 @@
+"""Every built-in map, every output format, over answers recorded from a real cluster."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import yaml
+
+from kubectl_cyclops.discovery import _from_aggregated, match
+from kubectl_cyclops.fieldmaps import FieldMaps
+from kubectl_cyclops.formats import NONE
+from tests.replay import DISCOVERY, load, scenarios
+
+DETAILS = [s for s in scenarios() if load(s)["expect"] is not None and "--watch" not in load(s)["argv"]]
+MAPS = FieldMaps(["tests/crd-fieldmaps"])
+RESOURCES = [r for doc in json.loads(DISCOVERY.read_text()).values() for r in _from_aggregated(doc["body"])]
+
+
+def _object(name: str) -> dict:
+    """The recorded body of the object a scenario shows (its first GET by name)."""
+    argv = load(name)["argv"]
+    kind, _, target = argv[1].partition("/")
+    resource = match(RESOURCES, kind)
+    answers = load(name)["phases"][0]
+    return next(a["body"] for k, a in answers.items() if k.endswith(f"/{resource.plural}/{target or argv[2]}"))
+
+
+@pytest.mark.parametrize("name", DETAILS)
+def test_json_document_matches_the_recorded_object_and_its_map(replay, name: str) -> None:
+    result, api = replay(name, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    obj = _object(name)
+    assert (doc["kind"], doc["name"], doc["uid"]) == (obj["kind"], obj["metadata"]["name"], obj["metadata"]["uid"])
+    assert doc["namespace"] == obj["metadata"].get("namespace")
+    assert doc["status"] == load(name)["expect"]
+    group = obj["apiVersion"].rpartition("/")[0]
+    fmap = MAPS.get(group, obj["kind"]) if "--field-maps" in load(name)["argv"] else FieldMaps().get(group, obj["kind"])
+    assert list(doc["fields"]) == [f.name for f in fmap.fields]
+    assert list(doc["related"]) == [r.name for r in fmap.related]
+    for relation in fmap.related:
+        for item in doc["related"][relation.name]:
+            assert item["kind"] == relation.kind
+            assert list(item["fields"]) == [f.name for f in relation.fields]
+    assert set(doc) >= {"apiVersion", "kind", "name", "namespace", "status", "fields", "related", "events"}
+
+
+@pytest.mark.parametrize("name", DETAILS)
+def test_yaml_is_the_same_document_as_json(replay, name: str) -> None:
+    as_json, _ = replay(name, "-o", "json")
+    as_yaml, _ = replay(name, "-o", "yaml")
+    assert yaml.safe_load(as_yaml.stdout) == json.loads(as_json.stdout)
+
+
+@pytest.mark.parametrize("name", DETAILS)
+def test_table_and_wide_show_the_fields_a_person_reads(replay, name: str) -> None:
+    table, _ = replay(name)
+    wide, _ = replay(name, "-o", "wide")
+    doc = json.loads(replay(name, "-o", "json")[0].stdout)
+    assert table.exit_code == wide.exit_code == 0
+    obj = _object(name)
+    group = obj["apiVersion"].rpartition("/")[0]
+    maps = MAPS if "--field-maps" in load(name)["argv"] else FieldMaps()
+    for field in maps.get(group, obj["kind"]).fields:
+        empty = doc["fields"][field.name] in (None, "", [], {})
+        in_table = f"\n{field.title}:" in table.stdout
+        in_wide = f"\n{field.title}:" in wide.stdout
+        if field.json_only or (field.omit_empty and empty):
+            assert not in_table, field.name
+        elif field.wide:
+            assert (in_table, in_wide) == (False, True), field.name
+        else:
+            assert in_table and in_wide, field.name
+    assert f"Status:{' ' * 2}" in table.stdout.replace("Status: ", "Status:  ") or "Status:" in table.stdout
+    assert table.stdout.splitlines()[0].split() == ["Name:", obj["metadata"]["name"]]
+
+
+def test_pv_facts(replay) -> None:
+    doc = json.loads(replay("pv", "-o", "json")[0].stdout)
+    pv = _object("pv")
+    assert doc["fields"]["capacity"] == pv["spec"]["capacity"]["storage"] == "10Gi"
+    assert doc["fields"]["capacityBytes"] == 10 * 2**30
+    assert doc["fields"]["claim"] == f"{pv['spec']['claimRef']['namespace']}/{pv['spec']['claimRef']['name']}"
+    assert doc["fields"]["source"] == "hostPath"
+    assert doc["related"]["storageClass"][0]["fields"]["provisioner"] == "kubernetes.io/no-provisioner"
+    table = replay("pv")[0].stdout
+    assert "Access Modes:    RWO" in table
+    assert "Claim:           rec/rec-pv-claim" in table
+
+
+def test_job_facts(replay) -> None:
+    doc = json.loads(replay("job-failed", "-o", "json")[0].stdout)
+    job = _object("job-failed")
+    assert doc["fields"]["failed"] == job["status"]["failed"] == 2
+    assert doc["fields"]["succeeded"] == 0  # omitted by the API, shown as 0
+    assert [p["fields"]["containers"][0]["exitCode"] for p in doc["related"]["pods"]] == [3, 3]
+    reasons = {c["type"]: c["reason"] for c in doc["fields"]["conditions"]}
+    assert reasons["Failed"] == "BackoffLimitExceeded"
+    cron = json.loads(replay("job-from-cronjob", "-o", "json")[0].stdout)
+    assert [c["name"] for c in cron["related"]["cronJob"]] == ["tick"]
+
+
+def test_secret_values_are_never_printed(replay) -> None:
+    secret = _object("secret")
+    values = [base64.b64decode(v).decode() for v in secret["data"].values()] + list(secret["data"].values())
+    for fmt in ("table", "wide", "json", "yaml"):
+        result, _ = replay("secret", "-o", fmt)
+        assert result.exit_code == 0
+        assert not [v for v in values if v in result.stdout], fmt
+    doc = json.loads(replay("secret", "-o", "json")[0].stdout)
+    assert doc["fields"]["keys"] == ["password", "username"]
+    assert "password: 20 bytes" in replay("secret")[0].stdout
+
+
+def test_list_mode_reads_every_object(replay) -> None:
+    docs = json.loads(replay("list-jobs", "-o", "json")[0].stdout)
+    listing = next(
+        v["body"]
+        for k, v in load("list-jobs")["phases"][0].items()
+        if k.startswith("GET /apis/batch/v1/namespaces/rec/jobs?")
+    )
+    assert [d["name"] for d in docs] == [j["metadata"]["name"] for j in listing["items"]]
+    assert len(docs) >= 5
+    pods = json.loads(replay("list-pods-selector", "-o", "json")[0].stdout)
+    assert {p["kind"] for p in pods} == {"Pod"}
+    assert len(pods) == 2
+
+
+def test_empty_list(replay) -> None:
+    result, _ = replay("list-empty")
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr == 'No jobs.batch found in namespace "rec".\n'
+    assert replay("list-empty", "-o", "json")[0].stdout == "[]\n"
+
+
+def test_missing_values_read_none_in_tables(replay) -> None:
+    table = replay("job-suspended")[0].stdout
+    assert f"Start Time:       {NONE}" in table
+    assert f"Pods: {NONE}" in table
