@@ -174,7 +174,7 @@ def test_bad_field_maps_are_rejected_naming_file_field_and_reason(
 ) -> None:
     (tmp_path / "maps").mkdir()
     (tmp_path / "maps" / "pod.yaml").write_text(content)
-    result, api = replay("pod", "--field-maps", str(tmp_path / "maps"))
+    result, _ = replay("pod", "--field-maps", str(tmp_path / "maps"))
     line = one_line(result, ExitCode.FIELD_MAP)
     assert line.startswith(f"error: invalid field map {tmp_path / 'maps' / 'pod.yaml'}")
     assert says in line
