@@ -352,7 +352,7 @@ FORMATTERS: dict[str, Formatter] = {
     "age": Formatter(age),
     "timestamp": Formatter(timestamp),
     "duration": Formatter(duration_table, duration_json),
-    "join": Formatter(join),
+    "join": Formatter(join, lambda v, n: _listify(v)),
     "accessModes": Formatter(access_modes),
     "count": Formatter(lambda v, n: str(count(v, n)), count),
     "sum": Formatter(lambda v, n: text(total(v, n), n), total),
