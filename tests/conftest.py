@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from kubectl_cyclops import cli, kube
 
+from kubectl_cyclops import cli, kube
 from tests.replay import ReplayApi, load
 
 

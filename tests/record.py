@@ -15,10 +15,10 @@ from typing import Any
 from unittest import mock
 
 from click.testing import CliRunner
-from kubectl_cyclops import cli, kube
 
 from e2e.harness.k8s import Cluster, has_condition, phase
 from e2e.harness.local import LocalCluster
+from kubectl_cyclops import cli, kube
 from tests.replay import DISCOVERY, RECORDINGS, RecordingApi, key
 
 NS = "rec"

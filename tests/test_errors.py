@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+
 from kubectl_cyclops import cli
 from kubectl_cyclops.errors import ExitCode
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from kubectl_cyclops import cli
 from kubectl_cyclops.fieldmaps import ENV_VAR, FieldMaps
-
 from tests.record import SCENARIOS
 from tests.replay import load
 

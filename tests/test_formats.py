@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from kubectl_cyclops.expr import Expr, ExpressionError, translate
 from kubectl_cyclops.formats import FORMATTERS, human_duration, label_selector, parse_quantity
 from kubectl_cyclops.render import escape

@@ -8,10 +8,10 @@ import re
 
 import pytest
 import yaml
+
 from kubectl_cyclops.discovery import _from_aggregated, match
 from kubectl_cyclops.fieldmaps import FieldMaps
 from kubectl_cyclops.formats import NONE
-
 from tests.replay import DISCOVERY, load, scenarios
 
 DETAILS = [s for s in scenarios() if load(s)["expect"] is not None and "--watch" not in load(s)["argv"]]
