@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # pytest-xdist workers for the e2e suite (one shared cluster).
 WORKERS ?= 2
 
-.PHONY: help venv controlplane cluster cluster-down demo lint fmt unit e2e test bench record clean
+.PHONY: help venv controlplane cluster cluster-down demo lint fmt unit e2e test bench record krew clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -61,3 +61,6 @@ record: venv ## Re-record the unit tests' API responses from a fresh local clust
 
 clean: cluster-down
 	rm -rf $(VENV) reports .pytest_cache .ruff_cache
+
+krew: venv ## Build the krew archive (a zipapp) and its manifest in dist/
+	bash krew/build.sh

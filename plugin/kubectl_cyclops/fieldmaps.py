@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -291,7 +292,7 @@ class _Parser:
         )
 
 
-def read(path: Path, source: str) -> dict[str, Any]:
+def read(path: Path | Traversable, source: str) -> dict[str, Any]:
     """A map file's YAML with its header checked; expressions are compiled later, by build()."""
     parser = _Parser(source)
     try:
@@ -319,7 +320,7 @@ class FieldMaps:
         builtin = resources.files(__package__) / "fieldmaps"
         for entry in sorted(builtin.iterdir(), key=lambda e: e.name):
             if entry.name.endswith((".yaml", ".yml")):
-                self._add(Path(str(entry)), f"builtin:{entry.name}")
+                self._add(entry, f"builtin:{entry.name}")  # a Traversable: also works from a zipapp
         for directory in user_dirs or []:
             path = Path(directory)
             if not path.is_dir():
@@ -327,7 +328,7 @@ class FieldMaps:
             for file in sorted([*path.glob("*.yaml"), *path.glob("*.yml")]):
                 self._add(file, str(file))
 
-    def _add(self, path: Path, source: str) -> None:
+    def _add(self, path: Path | Traversable, source: str) -> None:
         doc = read(path, source)
         self._docs[(doc["group"], doc["kind"])] = (doc, source)
 
