@@ -264,5 +264,26 @@ def kinds(output: str, field_maps: tuple[str, ...]) -> None:
         )
 
 
+COMPLETE_VAR = "_KUBECTL_CYCLOPS_COMPLETE"
+
+
 def main() -> None:
-    cli(prog_name="kubectl cyclops" if os.path.basename(sys.argv[0]).startswith("kubectl") else None)
+    cli(prog_name="kubectl cyclops", complete_var=COMPLETE_VAR)
+
+
+def complete() -> None:
+    """`kubectl_complete-cyclops`: kubectl (1.26+) asks plugins for completions in cobra's protocol.
+
+    kubectl runs `kubectl_complete-cyclops __complete ARGS... INCOMPLETE`; the answer is one
+    candidate per line, then `:4` (cobra's "no file completion" directive).
+    """
+    from click.shell_completion import ShellComplete
+
+    args = sys.argv[1:]
+    if args[:1] in (["__complete"], ["__completeNoDesc"]):
+        args = args[1:]
+    *words, incomplete = args or [""]
+    shell = ShellComplete(cli, {}, "kubectl cyclops", COMPLETE_VAR)
+    for item in shell.get_completions(words, incomplete):
+        print(item.value)
+    print(":4")
