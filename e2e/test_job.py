@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 from e2e.harness.k8s import Cluster, has_condition, phase
 from e2e.verify import describe_fields, pod_statuses, section, table_rows
 
@@ -117,6 +119,7 @@ def test_suspended_job_has_no_pods(cluster: Cluster, ns: str) -> None:
     assert describe_fields(cluster.describe("job", "paused", ns))["Suspend"] == "true"
 
 
+@pytest.mark.slow  # the CronJob controller starts the first Job at the next full minute
 def test_cronjob_and_the_jobs_it_creates(cluster: Cluster, ns: str) -> None:
     cluster.apply("cronjob", name="tick", namespace=ns)
     [job] = cluster.wait(
