@@ -25,7 +25,7 @@ def timed(cluster: Cluster, commands: list[list[str]]) -> float:
     """Wall time of running the commands one after another (a script's view)."""
     started = time.perf_counter()
     for cmd in commands:
-        subprocess.run([str(VENV_BIN / "kubectl"), *cmd], env=cluster._env(), capture_output=True, check=True)
+        subprocess.run([str(VENV_BIN / "kubectl"), *cmd], env=cluster.env(), capture_output=True, check=True)
     return time.perf_counter() - started
 
 

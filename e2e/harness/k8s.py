@@ -66,7 +66,8 @@ class Cluster:
 
     # ------------------------------------------------------------ commands
 
-    def _env(self) -> dict[str, str]:
+    def env(self) -> dict[str, str]:
+        """The environment kubectl and the plugin run with: this venv first on PATH, this kubeconfig."""
         return {
             **os.environ,
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -84,7 +85,7 @@ class Cluster:
             input=stdin,
             capture_output=True,
             text=True,
-            env=self._env(),
+            env=self.env(),
             timeout=120,
             check=False,
         )
