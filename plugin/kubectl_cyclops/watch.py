@@ -19,6 +19,7 @@ from .kube import Api
 from .relations import Scope
 
 WATCH_SECONDS = 300
+RETRIES = 5  # consecutive failed reconnects before a dropped watch ends the command
 
 
 def _resource_version(api: Api, path: str, params: dict[str, Any]) -> str:
@@ -26,11 +27,17 @@ def _resource_version(api: Api, path: str, params: dict[str, Any]) -> str:
     return (listing.get("metadata") or {}).get("resourceVersion", "")
 
 
-def stream(api: Api, scope: Scope, version: str, stop: threading.Event) -> Iterator[str]:
-    """Yield the type of every change in one collection after `version`, resuming across ends and expiries."""
+def stream(api: Api, scope: Scope, version: str, stop: threading.Event, backoff: float = 0.5) -> Iterator[str]:
+    """Yield the type of every change in one collection after `version`.
+
+    A stream the server ends is resumed from the last version seen; a dropped
+    connection is resumed the same way after a growing pause (ending after
+    RETRIES failures in a row); an expired version (410 Gone) is relisted.
+    """
     path, query = scope
     params = dict(query)
     version = version or _resource_version(api, path, params)
+    failures = 0
     while not stop.is_set():
         try:
             for event in api.watch(
@@ -43,6 +50,7 @@ def stream(api: Api, scope: Scope, version: str, stop: threading.Event) -> Itera
                 },
             ):
                 version = (event.get("object") or {}).get("metadata", {}).get("resourceVersion") or version
+                failures = 0
                 if event.get("type") != "BOOKMARK":
                     yield event["type"]
                 if stop.is_set():
@@ -50,6 +58,11 @@ def stream(api: Api, scope: Scope, version: str, stop: threading.Event) -> Itera
         except errors.GoneError:
             version = _resource_version(api, path, params)
             yield "RELISTED"  # changes may have been missed while the version was too old
+        except errors.UnreachableError:
+            failures += 1
+            if failures >= RETRIES:
+                raise
+            stop.wait(min(backoff * 2 ** (failures - 1), 10))  # returns early when the command ends
 
 
 class Watcher:
