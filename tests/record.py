@@ -171,6 +171,22 @@ def record_watch(c: Cluster) -> None:
     print(f"recorded watch-job: {len(events)} events", file=sys.stderr)
 
 
+class LegacyDiscoveryApi(RecordingApi):
+    """Asks as a client older than aggregated discovery does, so the server answers per group."""
+
+    def get(self, path: str, params: dict[str, Any] | None = None, accept: str | None = None) -> Any:
+        return super().get(path, params, None)
+
+
+def record_legacy_discovery(c: Cluster) -> None:
+    from kubectl_cyclops.discovery import fetch
+
+    api = LegacyDiscoveryApi(kube.connect(str(c.kubeconfig), None, 10))
+    fetch(api)
+    (RECORDINGS / "_discovery_legacy.json").write_text(json.dumps(api.answers, indent=1, sort_keys=True) + "\n")
+    print(f"recorded legacy discovery: {len(api.answers)} answers", file=sys.stderr)
+
+
 def main() -> int:
     with LocalCluster() as local:
         c = Cluster(local.kubeconfig)
@@ -181,6 +197,7 @@ def main() -> int:
             credentials = {"error-forbidden": token, "error-unauthorized": "not-a-valid-token"}.get(name)
             record(c, name, argv, expect, credentials)
         record_watch(c)
+        record_legacy_discovery(c)
     return 0
 
 
