@@ -15,6 +15,7 @@ from kubectl_cyclops import errors, watch
 from tests.replay import load
 
 RECORDING = load("watch-job")
+LISTING = next(a["body"] for k, a in load("list-jobs")["phases"][0].items() if k.startswith("GET /apis/batch/v1/"))
 EVENTS = RECORDING["stream"]["events"]
 JOB_PATH = RECORDING["stream"]["object_path"]
 SCOPE = (JOB_PATH.rsplit("/", 1)[0], (("fieldSelector", "metadata.name=watched"),))
@@ -37,7 +38,7 @@ class StagedApi:
 
     def get(self, path: str, params: dict | None = None, accept: str | None = None) -> dict:
         self.relists += 1
-        return {"metadata": {"resourceVersion": EVENTS[-1]["object"]["metadata"]["resourceVersion"]}}
+        return LISTING  # a recorded list answer: the relist reads its resourceVersion
 
 
 def rv(event: dict) -> str:
@@ -73,7 +74,7 @@ def test_expired_version_relists_and_reports_a_change() -> None:
     changes = take(api, len(EVENTS) + 1, "1")
     assert changes[1] == "RELISTED"
     assert api.relists == 1
-    assert api.versions[1] == rv(EVENTS[-1])
+    assert api.versions[1] == LISTING["metadata"]["resourceVersion"]
 
 
 def test_a_watch_that_keeps_failing_ends_the_command() -> None:
