@@ -339,9 +339,6 @@ class FieldMaps:
             self._built[key] = _Parser(source).build(doc)
         return self._built[key]
 
-    def has(self, group: str, kind: str) -> bool:
-        return (group, kind) in self._docs
-
     def all(self) -> list[FieldMap]:
         """Every map, built (and so validated), ordered by kind."""
         return sorted((self.get(g, k) for g, k in self._docs), key=lambda m: (m.kind, m.group))

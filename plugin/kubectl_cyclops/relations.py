@@ -68,14 +68,13 @@ def fetch(api: Api, discovery: Discovery, relation: Relation, parent: JSON) -> F
     if resource is None:
         return Found(relation, None, warning=f"{relation.kind} is not served by this cluster")
     try:
-        return _objects(api, Found(relation, resource), parent)
+        return _objects(api, Found(relation, resource), resource, parent)
     except (errors.ForbiddenError, errors.UnauthorizedError) as exc:
         return Found(relation, resource, warning=f"{relation.name}: {exc.message}")
 
 
-def _objects(api: Api, found: Found, parent: JSON) -> Found:
-    relation, resource = found.relation, found.resource
-    assert resource is not None
+def _objects(api: Api, found: Found, resource: Resource, parent: JSON) -> Found:
+    relation = found.relation
     meta = parent.get("metadata") or {}
     if relation.ref_name is not None:
         namespace = meta.get("namespace")
