@@ -22,6 +22,7 @@ from kubectl_cyclops import cli, kube
 from tests.replay import DISCOVERY, RECORDINGS, RecordingApi, key
 
 NS = "rec"
+PAGED = 2  # the page size list-jobs-paged is recorded (and replayed) with, to exercise `continue`
 HERE = Path(__file__).parent
 
 # name: (arguments, expected status or None for lists and errors)
@@ -54,6 +55,7 @@ SCENARIOS: dict[str, tuple[list[str], str | None]] = {
     "crd-generic": (["details", "crontabs", "nightly", "-n", NS], "unknown"),
     "crd-user-map": (["details", "ct/nightly", "-n", NS, "--field-maps", "tests/crd-fieldmaps"], "healthy"),
     "list-jobs": (["details", "jobs", "-n", NS], None),
+    "list-jobs-paged": (["details", "jobs", "-n", NS], None),  # recorded with PAGE_SIZE = PAGED
     "list-pods-selector": (["details", "pods", "-A", "-l", "app=web"], None),
     "list-empty": (["details", "jobs", "-n", NS, "-l", "app=none"], None),
     "error-not-found": (["details", "job", "nope", "-n", NS], None),
@@ -195,7 +197,8 @@ def main() -> int:
         for name, (argv, expect) in SCENARIOS.items():
             argv = [a.format(**names) for a in argv]
             credentials = {"error-forbidden": token, "error-unauthorized": "not-a-valid-token"}.get(name)
-            record(c, name, argv, expect, credentials)
+            with mock.patch.object(kube, "PAGE_SIZE", PAGED if name.endswith("-paged") else kube.PAGE_SIZE):
+                record(c, name, argv, expect, credentials)
         record_watch(c)
         record_legacy_discovery(c)
     return 0

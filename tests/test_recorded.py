@@ -140,3 +140,16 @@ def test_missing_values_read_none_in_tables(replay) -> None:
     table = replay("job-suspended")[0].stdout
     assert f"Start Time:       {NONE}" in table
     assert f"Pods: {NONE}" in table
+
+
+def test_lists_are_read_page_by_page(replay, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubectl_cyclops import kube
+    from tests.record import PAGED
+
+    everything = json.loads(replay("list-jobs", "-o", "json")[0].stdout)  # one page of 500
+    monkeypatch.setattr(kube, "PAGE_SIZE", PAGED)
+    result, api = replay("list-jobs-paged", "-o", "json")
+    pages = [r for r in api.requests if r.startswith("GET /apis/batch/v1/namespaces/rec/jobs?")]
+    assert len(pages) >= 3
+    assert sum("continue=" in r for r in pages) == len(pages) - 1
+    assert [d["name"] for d in json.loads(result.stdout)] == [d["name"] for d in everything]
