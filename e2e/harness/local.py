@@ -101,7 +101,9 @@ class LocalCluster:
                 if attempt == attempts:
                     raise ClusterError(message) from None
                 print(f"local cluster: {message.splitlines()[0]}; retrying", file=sys.stderr)
-                self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.name}-"))
+                old, self.workdir = self.workdir, Path(tempfile.mkdtemp(prefix=f"{self.name}-"))
+                if self.kubeconfig.is_relative_to(old):
+                    self.kubeconfig = self.workdir / self.kubeconfig.relative_to(old)
                 self.pids, self.ports = {}, []
             except BaseException:
                 self._record_processes()
