@@ -144,3 +144,25 @@ def test_failure_during_start_tears_down(monkeypatch: pytest.MonkeyPatch, interr
         cluster.start()
     assert len(cluster.pids_at_interrupt) == 5, "the processes had started before the interruption"
     _assert_gone(cluster.pids, cluster.ports, cluster.workdir)
+
+
+@pytest.mark.usefixtures("local_only")
+def test_a_component_exiting_during_start_gets_one_fresh_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first attempt reports an exited component (as a port clash would); the retry starts cleanly."""
+    real_wait = local.wait_until_usable
+    first: dict = {}
+
+    def exited_once(kubeconfig: object, deadline: float, exited: object) -> None:
+        if not first:
+            first.update(workdir=cluster.workdir, pids=dict(cluster.pids), ports=list(cluster.ports))
+            raise local.ComponentExited("kwok-controller")
+        real_wait(kubeconfig, deadline=deadline, exited=exited)
+
+    monkeypatch.setattr(local, "wait_until_usable", exited_once)
+    cluster = LocalCluster()
+    with cluster:
+        assert cluster.workdir != first["workdir"]
+        assert cluster.kubeconfig.is_relative_to(cluster.workdir)
+        assert Cluster(cluster.kubeconfig).core.list_node().items
+        _assert_gone(first["pids"], [p for p in first["ports"] if p not in cluster.ports], first["workdir"])
+    _assert_gone(cluster.pids, cluster.ports, cluster.workdir)
