@@ -149,15 +149,12 @@ def table(details: Details, now: datetime, wide: bool, out: TextIO) -> None:
             out.write(f" {NONE}\n")
             continue
         fields = _visible(rel.fields, wide)
-        headers = [
-            "NAME",
-            *([] if not items[0].resource.namespaced or rel.ref_namespace is None else ["NAMESPACE"]),
-            "STATUS",
-            *(f.title.upper() for f in fields),
-        ]
+        # Related objects share the object's namespace unless the map reads theirs from it (a PV's claim).
+        show_ns = items[0].resource.namespaced and rel.ref_namespace is not None
+        headers = ["NAME", *(["NAMESPACE"] if show_ns else []), "STATUS", *(f.title.upper() for f in fields)]
         body = []
         for i in items:
-            ns = [i.namespace or NONE] if len(headers) - len(fields) == 3 else []
+            ns = [i.namespace or NONE] if show_ns else []
             body.append([escape(i.name), *ns, i.status, *(_cell(f, i, now) for f in fields)])
         out.write(f" {len(items)}\n")
         out.write(_indent(tabulate(body, headers=headers, tablefmt="plain", disable_numparse=True)) + "\n")
