@@ -12,7 +12,7 @@ WORKERS ?= 2
 .PHONY: help venv controlplane cluster cluster-down demo lint fmt unit e2e test bench record krew clean
 
 help:
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,5 +62,5 @@ record: venv ## Re-record the unit tests' API responses from a fresh local clust
 clean: cluster-down
 	rm -rf $(VENV) reports .pytest_cache .ruff_cache
 
-krew: venv ## Build the krew archive (a zipapp) and its manifest in dist/
+krew: venv ## Build the krew archive (a launcher script) and its manifest in dist/
 	bash krew/build.sh
