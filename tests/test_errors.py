@@ -186,3 +186,13 @@ def test_bad_field_maps_are_rejected_naming_file_field_and_reason(
 def test_field_map_directory_must_exist(tmp_path: Path) -> None:
     result = invoke("kinds", "--field-maps", str(tmp_path / "nowhere"))
     assert "field map directory does not exist" in one_line(result, ExitCode.FIELD_MAP)
+
+
+def test_a_bad_user_map_is_rejected_even_for_another_kind(replay, tmp_path: Path) -> None:
+    """User maps are checked when loaded, not only when their kind is shown."""
+    (tmp_path / "ds.yaml").write_text(
+        "group: apps\nversion: v1\nkind: DaemonSet\nfields: [{name: x, path: '.a[?(@'}]\n"
+    )
+    result, api = replay("pv", "--field-maps", str(tmp_path))
+    assert "ds.yaml: fields[0] (x): bad JSONPath" in one_line(result, ExitCode.FIELD_MAP)
+    assert api.requests == []

@@ -326,11 +326,14 @@ class FieldMaps:
             if not path.is_dir():
                 raise FieldMapError(str(path), "", "field map directory does not exist")
             for file in sorted([*path.glob("*.yaml"), *path.glob("*.yml")]):
-                self._add(file, str(file))
+                doc = self._add(file, str(file))
+                self.get(doc["group"], doc["kind"])  # user maps are checked in full at once; built-ins by tests
 
-    def _add(self, path: Path | Traversable, source: str) -> None:
+    def _add(self, path: Path | Traversable, source: str) -> dict[str, Any]:
         doc = read(path, source)
         self._docs[(doc["group"], doc["kind"])] = (doc, source)
+        self._built.pop((doc["group"], doc["kind"]), None)
+        return doc
 
     def get(self, group: str, kind: str) -> FieldMap:
         key = (group, kind) if (group, kind) in self._docs else GENERIC
