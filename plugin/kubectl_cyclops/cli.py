@@ -200,10 +200,10 @@ def details(
     from . import watch as watching
     from .relations import scope
 
-    own = scope(resource.path(ns), {"fieldSelector": f"metadata.name={name}"} if name else {"labelSelector": selector})
+    # Only a list can be empty (a missing NAME ends the command); it still watches its collection.
+    own = scope(resource.path(ns), {"labelSelector": selector})
 
     def watches(items: list) -> list:
-        # An empty list still watches its own collection, from a fresh resourceVersion.
         return [w for d in items for w in d.watches] or [(own, "")]
 
     try:

@@ -15,7 +15,7 @@ from typing import Any
 from . import errors, relations
 from .discovery import Discovery, Resource
 from .fieldmaps import Field, FieldMap, FieldMaps, Relation
-from .kube import Api, list_all
+from .kube import Api, list_all, resource_version
 
 JSON = dict[str, Any]
 WORKERS = 8
@@ -40,7 +40,7 @@ class Item:
 
     @property
     def resource_version(self) -> str:
-        return self.obj["metadata"].get("resourceVersion", "")
+        return resource_version(self.obj)
 
 
 @dataclass
@@ -55,7 +55,7 @@ class Details:
         """Resource versions of everything shown: equal tuples mean nothing changed."""
         rvs = [self.item.resource_version]
         rvs += [i.resource_version for _, items in self.related for i in items]
-        rvs += [(e.get("metadata") or {}).get("resourceVersion", "") for e in self.events]
+        rvs += [resource_version(e) for e in self.events]
         return tuple(rvs)
 
 
@@ -68,7 +68,8 @@ def events_query(resource: Resource, namespace: str | None, name: str | None) ->
     return path, {"fieldSelector": selector}
 
 
-def _event_time(e: JSON) -> str:
+def event_time(e: JSON) -> str:
+    """When an event last happened: core/v1 events fill lastTimestamp, newer reporters only eventTime."""
     return e.get("lastTimestamp") or e.get("eventTime") or e.get("firstTimestamp") or ""
 
 
@@ -100,7 +101,7 @@ class Collector:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             events_f = pool.submit(self._events, resource, namespace, None)
             found = self._assemble(pool, resource, objects, {None: events_f})
-        own = (relations.scope(resource.path(namespace), params), listing["metadata"].get("resourceVersion", ""))
+        own = (relations.scope(resource.path(namespace), params), resource_version(listing))
         found[0].watches.insert(0, own)
         return found
 
@@ -111,7 +112,7 @@ class Collector:
             listing = list_all(self.api, path, params)
         except (errors.ForbiddenError, errors.UnauthorizedError) as exc:
             return [], f"events: {exc.message}", []
-        watch = [(relations.scope(path, params), (listing.get("metadata") or {}).get("resourceVersion", ""))]
+        watch = [(relations.scope(path, params), resource_version(listing))]
         return listing.get("items") or [], None, watch
 
     def _assemble(
@@ -150,7 +151,7 @@ class Collector:
                     if (e.get("involvedObject") or {}).get("name") == details.item.name
                     and (e.get("involvedObject") or {}).get("uid") in (None, "", uid)
                 ),
-                key=_event_time,
+                key=event_time,
             )
             if warning:
                 details.warnings.append(warning)

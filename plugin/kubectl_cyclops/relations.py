@@ -16,7 +16,7 @@ from . import errors
 from .discovery import Discovery, Resource
 from .fieldmaps import Relation
 from .formats import label_selector
-from .kube import Api, list_all
+from .kube import Api, list_all, resource_version
 
 JSON = dict[str, Any]
 
@@ -86,13 +86,13 @@ def _objects(api: Api, found: Found, resource: Resource, parent: JSON) -> Found:
             except errors.NotFoundError:
                 continue  # a dangling reference: the field on the object still shows the name
             found.objects.append(obj)
-            found.watches.append((by_name(resource, namespace, name), obj["metadata"].get("resourceVersion", "")))
+            found.watches.append((by_name(resource, namespace, name), resource_version(obj)))
         return found
     where = list_scope(relation, resource, parent)
     if where is None:
         return found
     listing = list_all(api, *where)
-    found.watches.append((scope(*where), (listing.get("metadata") or {}).get("resourceVersion", "")))
+    found.watches.append((scope(*where), resource_version(listing)))
     items = listing.get("items") or []
     if relation.owned:
         uid = meta.get("uid")

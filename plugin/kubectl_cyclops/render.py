@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import yaml
 from tabulate import tabulate
 
-from .details import Details, Item
+from .details import Details, Item, event_time
 from .fieldmaps import Field
 from .formats import NONE, age, human_duration, parse_time
 
@@ -63,7 +63,7 @@ def _event_json(e: dict[str, Any]) -> dict[str, Any]:
         "message": e.get("message"),
         "count": e.get("count") or (e.get("series") or {}).get("count") or 1,
         "firstTimestamp": e.get("firstTimestamp") or e.get("eventTime"),
-        "lastTimestamp": e.get("lastTimestamp") or e.get("eventTime") or e.get("firstTimestamp"),
+        "lastTimestamp": event_time(e) or None,
         "source": source.get("component") or e.get("reportingComponent") or None,
     }
 
@@ -72,21 +72,22 @@ def document(details: Details, now: datetime) -> dict[str, Any]:
     """The stable machine-readable form (README: JSON output)."""
     item = details.item
     meta = item.obj["metadata"]
-    doc = _item_json(item, now)
-    doc.update(
-        uid=meta.get("uid"),
-        created=meta.get("creationTimestamp"),
-        labels=meta.get("labels") or {},
-        owners=[
+    head = _item_json(item, now)
+    fields = head.pop("fields")  # it follows the metadata in the document
+    return {
+        **head,
+        "uid": meta.get("uid"),
+        "created": meta.get("creationTimestamp"),
+        "labels": meta.get("labels") or {},
+        "owners": [
             {"kind": o.get("kind"), "name": o.get("name"), "controller": bool(o.get("controller"))}
             for o in meta.get("ownerReferences") or []
         ],
-    )
-    doc["fields"] = doc.pop("fields")
-    doc["related"] = {rel.name: [_item_json(i, now) for i in items] for rel, items in details.related}
-    doc["events"] = [_event_json(e) for e in details.events]
-    doc["warnings"] = list(details.warnings)
-    return doc
+        "fields": fields,
+        "related": {rel.name: [_item_json(i, now) for i in items] for rel, items in details.related},
+        "events": [_event_json(e) for e in details.events],
+        "warnings": list(details.warnings),
+    }
 
 
 def write_json(docs: list[dict[str, Any]] | dict[str, Any], out: TextIO) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import errors
-from .kube import Api
+from .kube import Api, resource_version
 from .relations import Scope
 
 WATCH_SECONDS = 300
@@ -23,8 +23,7 @@ RETRIES = 5  # consecutive failed reconnects before a dropped watch ends the com
 
 
 def _resource_version(api: Api, path: str, params: dict[str, Any]) -> str:
-    listing = api.get(path, {**params, "limit": 1})
-    return (listing.get("metadata") or {}).get("resourceVersion", "")
+    return resource_version(api.get(path, {**params, "limit": 1}))
 
 
 def stream(api: Api, scope: Scope, version: str, stop: threading.Event, backoff: float = 0.5) -> Iterator[str]:
@@ -49,7 +48,7 @@ def stream(api: Api, scope: Scope, version: str, stop: threading.Event, backoff:
                     "timeoutSeconds": WATCH_SECONDS,
                 },
             ):
-                version = (event.get("object") or {}).get("metadata", {}).get("resourceVersion") or version
+                version = resource_version(event.get("object") or {}) or version
                 failures = 0
                 if event.get("type") != "BOOKMARK":
                     yield event["type"]
