@@ -14,7 +14,7 @@ from pathlib import Path
 
 from e2e.harness import providers
 from e2e.harness.k8s import VENV_BIN, Cluster, has_condition, phase
-from e2e.harness.local import LocalCluster
+from e2e.harness.local import up
 
 NAMESPACE = "demo"
 
@@ -42,8 +42,7 @@ def start(state_dir: Path) -> Path:
         print("kind cluster cyclops-demo ready", file=sys.stderr)
         return kind.kubeconfig
     print("no container engine answers: starting the local control plane (kwok nodes)", file=sys.stderr)
-    local = LocalCluster(kubeconfig=state_dir / "kubeconfig").start()
-    state_file.write_text(json.dumps(local.state()))
+    local = up(state_dir)
     print(f"cluster ready in {local.ready_seconds:.1f}s", file=sys.stderr)
     return Path(local.kubeconfig)
 

@@ -157,9 +157,12 @@ class Cluster:
         if labels:
             kwargs["label_selector"] = labels
         deadline = time.monotonic() + timeout
-        listing = lister(*args, **kwargs)
-        seen = {o.metadata.name: self._dict(o) for o in listing.items}
-        version = listing.metadata.resource_version
+
+        def relist() -> tuple[dict[str, Obj], str]:
+            listing = lister(*args, **kwargs)
+            return {o.metadata.name: self._dict(o) for o in listing.items}, listing.metadata.resource_version
+
+        seen, version = relist()
         w = watch.Watch()
         while not predicate(list(seen.values())):
             remaining = deadline - time.monotonic()
@@ -181,9 +184,7 @@ class Cluster:
             except client.ApiException as exc:
                 if exc.status != 410:
                     raise
-                listing = lister(*args, **kwargs)  # expired: relist and go on from there
-                seen = {o.metadata.name: self._dict(o) for o in listing.items}
-                version = listing.metadata.resource_version
+                seen, version = relist()  # expired: relist and go on from there
         return list(seen.values())
 
     def wait_one(

@@ -216,12 +216,24 @@ class LocalCluster:
 
 
 def alive(pid: int) -> bool:
-    """True if pid runs and is not a zombie."""
+    """True while any thread of pid runs.
+
+    A zombie that nobody reaps (kwokctl's daemons are reparented to PID 1) counts
+    as gone. Its threads are checked one by one, because the leader of a Go
+    process can read as a zombie while its other threads still hold sockets.
+    """
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
         return False
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat", encoding="ascii") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                    return True
+        except (OSError, IndexError):
+            continue
+    return False
 
 
 def _terminate(pid: int, grace: float = 10.0) -> None:
@@ -236,6 +248,14 @@ def _terminate(pid: int, grace: float = 10.0) -> None:
         time.sleep(0.05)  # polling a dying process with a deadline; no event exists for a non-child
     if alive(pid):
         os.kill(pid, signal.SIGKILL)
+
+
+def up(state_dir: Path, nodes: int = 1) -> LocalCluster:
+    """Start a cluster that outlives this process, recorded in state_dir (kubeconfig, cluster.json)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    cluster = LocalCluster(nodes=nodes, kubeconfig=state_dir / "kubeconfig").start()
+    (state_dir / "cluster.json").write_text(json.dumps(cluster.state(), indent=2))
+    return cluster
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,14 +289,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    state_dir.mkdir(parents=True, exist_ok=True)
-    cluster = LocalCluster(nodes=args.nodes, kubeconfig=state_dir / "kubeconfig")
     try:
-        cluster.start()
+        cluster = up(state_dir, args.nodes)
     except ClusterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    state_file.write_text(json.dumps(cluster.state(), indent=2))
     print(
         f"local cluster {cluster.name} ready in {cluster.ready_seconds:.1f}s; kubeconfig: {cluster.kubeconfig}",
         file=sys.stderr,
