@@ -14,6 +14,10 @@ from kubectl_cyclops import cli, kube
 from tests.replay import ReplayApi, load
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-expected", action="store_true", help="Rewrite tests/expected/ from the current output.")
+
+
 def recorded_now(recording: dict) -> datetime:
     """A fixed 'now' a minute after the newest timestamp in a recording, so ages are stable."""
     stamps = []

@@ -1,0 +1,28 @@
+"""Pinned output: every recorded scenario in every format, compared with a reviewed file.
+
+Regenerate with `pytest tests/test_expected.py --update-expected` and review the diff.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.replay import load, scenarios
+
+EXPECTED = Path(__file__).parent / "expected"
+FORMATS = {"table": [], "wide": ["-o", "wide"], "json": ["-o", "json"]}
+SHOWN = [s for s in scenarios() if "--watch" not in load(s)["argv"]]
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("name", SHOWN)
+def test_output_is_as_pinned(replay, request: pytest.FixtureRequest, name: str, fmt: str) -> None:
+    result, _ = replay(name, *FORMATS[fmt])
+    got = f"exit {result.exit_code}\n--- stdout\n{result.stdout}--- stderr\n{result.stderr}"
+    path = EXPECTED / f"{name}.{fmt}"
+    if request.config.getoption("--update-expected"):
+        path.write_text(got)
+    assert path.exists(), f"{path} is missing: run pytest {__file__} --update-expected"
+    assert got == path.read_text()
