@@ -57,7 +57,7 @@ bench: venv ## Compare `kubectl cyclops details` with `kubectl get`/`describe` o
 	$(BIN)/python -m e2e.bench
 
 record: venv ## Re-record the unit tests' API responses from a fresh local cluster
-	$(BIN)/python -m tests.record
+	$(BIN)/python -m tests.record $(SCENARIOS)
 
 clean: cluster-down
 	rm -rf $(VENV) reports .pytest_cache .ruff_cache

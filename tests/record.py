@@ -8,6 +8,7 @@ recording what the API server answered.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -19,10 +20,12 @@ from click.testing import CliRunner
 from e2e.harness.k8s import Cluster, has_condition, phase
 from e2e.harness.local import LocalCluster
 from kubectl_cyclops import cli, kube
-from tests.replay import DISCOVERY, RECORDINGS, RecordingApi, key
+from kubectl_cyclops.kubeconfig import resolve
+from tests.replay import DISCOVERY, RECORDINGS, RecordingTransport, key
 
 NS = "rec"
-PAGED = 2  # the page size list-jobs-paged is recorded (and replayed) with, to exercise `continue`
+PAGED = 2  # the page size the *-paged scenarios are recorded (and replayed) with, to exercise `continue`
+MANY = 6  # extra bound PVs, each with its claim and class, for list-pvs-paged
 HERE = Path(__file__).parent
 
 # name: (arguments, expected status or None for lists and errors)
@@ -58,6 +61,8 @@ SCENARIOS: dict[str, tuple[list[str], str | None]] = {
     "list-jobs-paged": (["details", "jobs", "-n", NS], None),  # recorded with PAGE_SIZE = PAGED
     "list-pods-selector": (["details", "pods", "-A", "-l", "app=web"], None),
     "list-empty": (["details", "jobs", "-n", NS, "-l", "app=none"], None),
+    # recorded with PAGE_SIZE = PAGED: the PVs' claims and classes are read in batched lists
+    "list-pvs-paged": (["details", "pv", "-l", "app.kubernetes.io/created-by=cyclops-e2e"], None),
     "error-not-found": (["details", "job", "nope", "-n", NS], None),
     "error-bad-selector": (["details", "pods", "-n", NS, "-l", "a in ("], None),
     "error-forbidden": (["details", "job", "done", "-n", NS], None),
@@ -71,6 +76,8 @@ def prepare(c: Cluster) -> dict[str, str]:
     c.apply("pv-hostpath", name="rec-gone", namespace=NS)
     c.apply("pv-local", name="rec-local", node=c.first_node())
     c.apply("pvc-pending", name="rec-pending", namespace=NS)
+    for i in range(MANY):
+        c.apply("pv-hostpath", name=f"rec-many-{i}", namespace=NS)
     c.apply("job", name="done", namespace=NS, completions=2, parallelism=2)
     c.apply("job", name="fails", namespace=NS, backoff_limit=1, fail="true", exit_code=3)
     c.apply("job", name="paused", namespace=NS, suspend="true")
@@ -93,6 +100,8 @@ def prepare(c: Cluster) -> dict[str, str]:
     c.kubectl("delete", "pvc", "rec-gone-claim", "-n", NS)
     c.wait_one("PersistentVolume", "rec-gone", phase("Released"))
     c.wait_one("PersistentVolume", "rec-pv", phase("Bound"))
+    for i in range(MANY):
+        c.wait_one("PersistentVolume", f"rec-many-{i}", phase("Bound"))
     for job in ("done", "indexed", "tick-manual"):
         c.wait_one("Job", job, has_condition("Complete"), namespace=NS)
     c.wait_one("Job", "fails", has_condition("Failed"), namespace=NS, timeout=90)
@@ -112,14 +121,19 @@ def run(api: kube.KubeApi, argv: list[str], cache: Path) -> Any:
         return CliRunner().invoke(cli.cli, [*argv, "--cache-dir", str(cache), "-o", "json"])
 
 
-def record(c: Cluster, name: str, argv: list[str], expect: str | None, token: str | None = None) -> None:
-    api = kube.connect(str(c.kubeconfig), None, 10)
+def recording_api(c: Cluster, token: str | None = None) -> tuple[kube.KubeApi, RecordingTransport]:
+    """A KubeApi to the cluster whose transport keeps every answer; with `token`, as that bearer instead."""
+    target = resolve(str(c.kubeconfig), None)
     if token is not None:
-        api.client.configuration.api_key = {"authorization": f"Bearer {token}"}
-        api.client.configuration.cert_file = api.client.configuration.key_file = None
-        api = kube.KubeApi(type(api.client)(api.client.configuration), api.host, api.namespace, api.timeout, api._exc)
-    rec = RecordingApi(api)
-    result = run(rec, argv, RECORDINGS / ".cache" / name)
+        target = dataclasses.replace(target, cert_data=None, key_data=None, token=token)
+    headers, extra = kube._headers(target, None, None)
+    rec = RecordingTransport(kube.pool_transport(target, headers, extra))
+    return kube.KubeApi(target.server, target.namespace, rec, 10), rec
+
+
+def record(c: Cluster, name: str, argv: list[str], expect: str | None, token: str | None = None) -> None:
+    api, rec = recording_api(c, token)
+    result = run(api, argv, RECORDINGS / ".cache" / name)
     discovery = {
         k: v for k, v in rec.answers.items() if k.startswith(("GET /api (", "GET /apis (")) and v["status"] == 200
     }
@@ -143,9 +157,9 @@ def record_watch(c: Cluster) -> None:
     c.apply("job", name="watched", namespace=NS, suspend="true")
     c.wait_one("Job", "watched", has_condition("Suspended"), namespace=NS)
     argv = ["details", "job", "watched", "-n", NS]
-    api = RecordingApi(kube.connect(str(c.kubeconfig), None, 10))
+    api, rec = recording_api(c)
     run(api, argv, RECORDINGS / ".cache" / "watch")
-    first = dict(api.answers)
+    first = dict(rec.answers)
     job = next(v["body"] for k, v in first.items() if k == key(f"/apis/batch/v1/namespaces/{NS}/jobs/watched"))
     path, params = f"/apis/batch/v1/namespaces/{NS}/jobs", {"fieldSelector": "metadata.name=watched"}
     c.kubectl("patch", "job", "watched", "-n", NS, "--type=merge", "-p", '{"spec":{"suspend":false}}')
@@ -156,7 +170,7 @@ def record_watch(c: Cluster) -> None:
         events.append(event)
         if has_condition("Complete")(event["object"]):
             break
-    api.answers = {}
+    rec.answers = {}
     run(api, argv, RECORDINGS / ".cache" / "watch")
     discovery = json.loads(DISCOVERY.read_text())
     strip = lambda answers: {k: v for k, v in answers.items() if k not in discovery}  # noqa: E731
@@ -166,14 +180,14 @@ def record_watch(c: Cluster) -> None:
         "exit_code": 0,
         "host": api.host,
         "namespace": api.namespace,
-        "phases": [strip(first), strip(api.answers)],
+        "phases": [strip(first), strip(rec.answers)],
         "stream": {"key": key(path, params), "object_path": f"{path}/watched", "events": events},
     }
     (RECORDINGS / "watch-job.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
     print(f"recorded watch-job: {len(events)} events", file=sys.stderr)
 
 
-class LegacyDiscoveryApi(RecordingApi):
+class LegacyDiscoveryApi(kube.KubeApi):
     """Asks as a client older than aggregated discovery does, so the server answers per group."""
 
     def get(self, path: str, params: dict[str, Any] | None = None, accept: str | None = None) -> Any:
@@ -181,28 +195,37 @@ class LegacyDiscoveryApi(RecordingApi):
 
 
 def record_legacy_discovery(c: Cluster) -> None:
-    from kubectl_cyclops.discovery import fetch
+    from kubectl_cyclops.discovery import read_server
 
-    api = LegacyDiscoveryApi(kube.connect(str(c.kubeconfig), None, 10))
-    fetch(api)
-    (RECORDINGS / "_discovery_legacy.json").write_text(json.dumps(api.answers, indent=1, sort_keys=True) + "\n")
-    print(f"recorded legacy discovery: {len(api.answers)} answers", file=sys.stderr)
+    real, rec = recording_api(c)
+    read_server(LegacyDiscoveryApi(real.host, real.namespace, rec, 10))
+    (RECORDINGS / "_discovery_legacy.json").write_text(json.dumps(rec.answers, indent=1, sort_keys=True) + "\n")
+    print(f"recorded legacy discovery: {len(rec.answers)} answers", file=sys.stderr)
 
 
-def main() -> int:
+def main(only: list[str]) -> int:
+    """Record every scenario, or only those named (`python -m tests.record list-jobs ...`)."""
+    unknown = set(only) - set(SCENARIOS) - {"watch-job", "_discovery_legacy"}
+    if unknown:
+        print(f"unknown scenario(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
     with LocalCluster() as local:
         c = Cluster(local.kubeconfig)
         names = prepare(c)
         token = c.kubectl("create", "token", "nobody", "-n", NS).stdout.strip()
         for name, (argv, expect) in SCENARIOS.items():
+            if only and name not in only:
+                continue
             argv = [a.format(**names) for a in argv]
             credentials = {"error-forbidden": token, "error-unauthorized": "not-a-valid-token"}.get(name)
             with mock.patch.object(kube, "PAGE_SIZE", PAGED if name.endswith("-paged") else kube.PAGE_SIZE):
                 record(c, name, argv, expect, credentials)
-        record_watch(c)
-        record_legacy_discovery(c)
+        if not only or "watch-job" in only:
+            record_watch(c)
+        if not only or "_discovery_legacy" in only:
+            record_legacy_discovery(c)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

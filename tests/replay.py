@@ -1,22 +1,27 @@
-"""Record API answers from a real cluster, and replay them to the plugin in unit tests.
+"""Record API answers from a real cluster, and replay them to the plugin at the HTTP call.
 
 A recording is a JSON file: the command line, and for each GET the plugin made
 (keyed by path, query and Accept header) the status and body the server
-answered. Discovery answers are shared by all recordings in _discovery.json.
-A watch recording has two phases of answers and the raw event stream of the
-watched object between them.
+answered, as it came (Secret values included: the fixtures' are made up).
+Discovery answers are shared by all recordings in _discovery.json. A watch
+recording has two phases of answers and the raw event stream of the watched
+object between them.
+
+Replay happens below `KubeApi`: `ReplayTransport` stands in for the HTTP
+connection pool, so paging, redaction, JSON parsing and error mapping all run
+as they do against a cluster.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from kubectl_cyclops import errors, kube, redact
+from kubectl_cyclops import kube
 
 RECORDINGS = Path(__file__).parent / "recordings"
 DISCOVERY = RECORDINGS / "_discovery.json"
@@ -31,6 +36,13 @@ def key(path: str, params: dict[str, Any] | None = None, accept: str | None = No
     return f"GET {path}" + (f"?{query}" if query else "") + aggregated
 
 
+def key_of_url(url: str, headers: dict[str, str]) -> tuple[str, str, dict[str, str]]:
+    parts = urlsplit(url)
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    path = unquote(parts.path)
+    return key(path, params, headers.get("Accept")), path, params
+
+
 def load(name: str) -> dict[str, Any]:
     return json.loads((RECORDINGS / f"{name}.json").read_text())
 
@@ -39,12 +51,30 @@ def scenarios() -> list[str]:
     return sorted(p.stem for p in RECORDINGS.glob("*.json") if not p.stem.startswith("_"))
 
 
-class ReplayApi:
-    """An Api (kube.Api) that answers from a recording, and fails on any request it has not seen."""
+class Answer:
+    """A recorded HTTP answer, read as urllib3's response is."""
+
+    def __init__(self, status: int, body: bytes, lines: Iterator[bytes] | None = None) -> None:
+        self.status, self._body, self._lines = status, body, lines
+
+    @property
+    def data(self) -> bytes:
+        return self._body
+
+    def stream(self, amt: int | None = None, decode_content: bool | None = None) -> Iterator[bytes]:
+        if self._lines is None:
+            yield self._body
+        else:
+            yield from self._lines
+
+    def release_conn(self) -> None:
+        pass
+
+
+class ReplayTransport:
+    """Answers from a recording, and fails on any request it has not seen."""
 
     def __init__(self, recording: dict[str, Any]) -> None:
-        self.host = recording["host"]
-        self.namespace = recording["namespace"]
         shared = json.loads(DISCOVERY.read_text())
         self.phases = [{**shared, **answers} for answers in recording["phases"]]
         self.stream = recording.get("stream")
@@ -53,8 +83,10 @@ class ReplayApi:
         self._after_stream = threading.Event()
         self._lock = threading.Lock()
 
-    def get(self, path: str, params: dict[str, Any] | None = None, accept: str | None = None) -> kube.JSON:
-        k = key(path, params, accept)
+    def __call__(self, url: str, headers: dict[str, str], timeout: Any, stream: bool) -> Answer:
+        k, path, params = key_of_url(url, headers)
+        if params.get("watch") == "true":
+            return Answer(200, b"", self._watch(k))
         with self._lock:
             self.requests.append(k)
             answers = (
@@ -67,43 +99,49 @@ class ReplayApi:
         if answers is None:
             raise AssertionError(f"unrecorded request {k}")
         answer = answers[k]
-        if answer["status"] != 200:
-            raise kube.api_error(answer["status"], json.dumps(answer["body"]), path)
-        return redact.response(copy.deepcopy(answer["body"]))
+        return Answer(answer["status"], json.dumps(answer["body"]).encode())
 
-    def watch(self, path: str, params: dict[str, Any]) -> Iterator[kube.JSON]:
+    def _watch(self, k: str) -> Iterator[bytes]:
         """The recorded stream for its scope, then Ctrl-C once the state after it was read; others stay silent."""
         stream = self.stream or {}
-        if key(path, params) != stream.get("key"):
+        if k != stream.get("key"):
             threading.Event().wait()  # a watch on which nothing happens
         events = stream["events"]
         for i, event in enumerate(events):
             if i == len(events) - 1:
                 with self._lock:
                     self.phase = 1
-            yield kube.watch_event(copy.deepcopy(event), path)
+            yield json.dumps(event).encode() + b"\n"
         self._after_stream.wait(timeout=30)
         raise KeyboardInterrupt
 
 
-class RecordingApi(kube.KubeApi):
-    """A real KubeApi that keeps every answer (errors too) as it came from the server."""
+class ReplayApi(kube.KubeApi):
+    """A real KubeApi whose HTTP connection is a recording."""
 
-    def __init__(self, api: kube.KubeApi) -> None:
-        super().__init__(api.client, api.host, api.namespace, api.timeout, api._exc)
+    def __init__(self, recording: dict[str, Any]) -> None:
+        self.replay = ReplayTransport(recording)
+        super().__init__(recording["host"], recording["namespace"], self.replay)
+
+    @property
+    def requests(self) -> list[str]:
+        return self.replay.requests
+
+    @property
+    def phase(self) -> int:
+        return self.replay.phase
+
+
+class RecordingTransport:
+    """A real transport that keeps every answer (errors too) as it came from the server."""
+
+    def __init__(self, transport: kube.Transport) -> None:
+        self.transport = transport
         self.answers: dict[str, dict[str, Any]] = {}
-        self.events: list[dict[str, Any]] = []
 
-    def get(self, path: str, params: dict[str, Any] | None = None, accept: str | None = None) -> kube.JSON:
-        k = key(path, params, accept)
-        try:
-            resp = self._call(path, params, accept or "application/json", self.timeout)
-        except errors.CyclopsError as exc:
-            if exc.status is None:
-                raise
-            body = exc.body.decode() if isinstance(exc.body, bytes) else exc.body
-            self.answers[k] = {"status": exc.status, "body": json.loads(body or "{}")}
-            raise
-        body = json.loads(resp.data)
-        self.answers[k] = {"status": 200, "body": body}
-        return redact.response(copy.deepcopy(body))
+    def __call__(self, url: str, headers: dict[str, str], timeout: Any, stream: bool) -> kube.Response:
+        resp = self.transport(url, headers, timeout, stream)
+        if not stream:
+            k, _, _ = key_of_url(url, headers)
+            self.answers[k] = {"status": resp.status, "body": json.loads(resp.data or b"{}")}
+        return resp

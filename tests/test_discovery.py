@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kubectl_cyclops import errors
-from kubectl_cyclops.discovery import Discovery, fetch, match
+from kubectl_cyclops.discovery import Discovery, match, read_server
 from tests.replay import DISCOVERY, RECORDINGS, ReplayApi
 
 
@@ -21,11 +21,11 @@ class LegacyServer(ReplayApi):
 
 def recorded_api(answers_file: Path, server: type[ReplayApi] = ReplayApi) -> ReplayApi:
     api = server({"host": "https://recorded", "namespace": "default", "phases": [{}]})
-    api.phases = [json.loads(answers_file.read_text())]
+    api.replay.phases = [json.loads(answers_file.read_text())]
     return api
 
 
-AGGREGATED = fetch(recorded_api(DISCOVERY))
+AGGREGATED = read_server(recorded_api(DISCOVERY))
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ def test_unknown_kinds_do_not_resolve(arg: str) -> None:
 
 
 def test_servers_without_aggregated_discovery_give_the_same_answer() -> None:
-    legacy = fetch(recorded_api(RECORDINGS / "_discovery_legacy.json", LegacyServer))
+    legacy = read_server(recorded_api(RECORDINGS / "_discovery_legacy.json", LegacyServer))
 
     def preferred(resources: list) -> dict:
         found: dict = {}

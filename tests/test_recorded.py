@@ -103,13 +103,20 @@ def test_job_facts(replay) -> None:
     assert [c["name"] for c in cron["related"]["cronJob"]] == ["tick"]
 
 
-def test_secret_values_are_never_printed(replay) -> None:
+def leaked_secret_values(replay) -> list[tuple[str, str]]:
+    """(format, value) for every Secret value, raw or base64, that some output format prints."""
     secret = _object("secret")
     values = [base64.b64decode(v).decode() for v in secret["data"].values()] + list(secret["data"].values())
+    leaks = []
     for fmt in ("table", "wide", "json", "yaml"):
         result, _ = replay("secret", "-o", fmt)
         assert result.exit_code == 0
-        assert not [v for v in values if v in result.stdout], fmt
+        leaks += [(fmt, v) for v in values if v in result.stdout]
+    return leaks
+
+
+def test_secret_values_are_never_printed(replay) -> None:
+    assert leaked_secret_values(replay) == []
     doc = json.loads(replay("secret", "-o", "json")[0].stdout)
     assert doc["fields"]["keys"] == ["password", "username"]
     assert "password: 20 bytes" in replay("secret")[0].stdout
@@ -153,3 +160,44 @@ def test_lists_are_read_page_by_page(replay, monkeypatch: pytest.MonkeyPatch) ->
     assert len(pages) >= 3
     assert sum("continue=" in r for r in pages) == len(pages) - 1
     assert [d["name"] for d in json.loads(result.stdout)] == [d["name"] for d in everything]
+
+
+def test_the_secret_test_fails_when_the_api_layer_stops_redacting(replay, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redaction happens in KubeApi, under which the recordings are replayed: without it, values leak."""
+    from kubectl_cyclops import redact
+
+    monkeypatch.setattr(redact, "response", lambda body: body)
+    leaks = leaked_secret_values(replay)
+    assert {fmt for fmt, _ in leaks} >= {"json", "yaml"}
+
+
+def test_list_mode_reads_related_objects_in_batches_not_per_object(replay, monkeypatch: pytest.MonkeyPatch) -> None:
+    """details pv over many PVs: a LIST of claims and one of classes, paged, never a GET per PV."""
+    from kubectl_cyclops import kube
+    from tests.record import PAGED
+
+    monkeypatch.setattr(kube, "PAGE_SIZE", PAGED)
+    result, api = replay("list-pvs-paged", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    docs = json.loads(result.stdout)
+    assert len(docs) >= 8
+    bound = [d for d in docs if d["fields"]["phase"] == "Bound"]
+    assert len(bound) >= 7
+    for d in bound:
+        [claim] = d["related"]["claim"]
+        assert f"{claim['namespace']}/{claim['name']}" == d["fields"]["claim"]
+        assert [c["name"] for c in d["related"]["storageClass"]] == [d["fields"]["storageClass"]]
+    requests = [r for r in api.requests if "(aggregated)" not in r]
+    per_object = [r for r in requests if re.search(r"/(persistentvolumeclaims|storageclasses)/[^/?]+$", r)]
+    assert per_object == []
+    lists = {
+        "pv": [r for r in requests if r.startswith("GET /api/v1/persistentvolumes?")],
+        "pvc": [r for r in requests if r.startswith("GET /api/v1/namespaces/rec/persistentvolumeclaims?")],
+        "sc": [r for r in requests if r.startswith("GET /apis/storage.k8s.io/v1/storageclasses?")],
+        "events": [r for r in requests if r.startswith("GET /api/v1/events?")],
+    }
+    assert len(lists["pv"]) == -(-len(docs) // PAGED)  # one request per page of PVs
+    assert sorted(requests) == sorted(r for found in lists.values() for r in found)
+    # Claims and classes are listed once, shared by every page of PVs: the count does not grow with them.
+    assert len(lists["pvc"]) < len(lists["pv"]) + 2
+    assert len(set(lists["pvc"])) == len(lists["pvc"])

@@ -12,13 +12,14 @@ from collections.abc import Iterator
 import pytest
 
 from kubectl_cyclops import errors, watch
+from kubectl_cyclops.relations import ListScope
 from tests.replay import load
 
 RECORDING = load("watch-job")
 LISTING = next(a["body"] for k, a in load("list-jobs")["phases"][0].items() if k.startswith("GET /apis/batch/v1/"))
 EVENTS = RECORDING["stream"]["events"]
 JOB_PATH = RECORDING["stream"]["object_path"]
-SCOPE = (JOB_PATH.rsplit("/", 1)[0], (("fieldSelector", "metadata.name=watched"),))
+SCOPE = ListScope(JOB_PATH.rsplit("/", 1)[0], (("fieldSelector", "metadata.name=watched"),))
 
 
 class StagedApi:

@@ -58,6 +58,7 @@ class LocalCluster:
     nodes: int = 1
     kubeconfig: Path | None = None
     timeout: float = 90.0
+    extra_args: tuple[str, ...] = ()  # more `kwokctl create cluster` flags, e.g. --disable-qps-limits
     workdir: Path = field(init=False)
     bin_dir: Path | None = field(default=None, init=False)
     pids: dict[str, int] = field(default_factory=dict, init=False)
@@ -136,6 +137,7 @@ class LocalCluster:
             str(self.kubeconfig),
             "--wait",
             f"{int(self.timeout)}s",
+            *self.extra_args,
             timeout=self.timeout + 30,
         )
         self._record_processes()

@@ -9,15 +9,16 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from . import __version__, errors, kube, render
+from . import __version__, errors
 from .errors import ExitCode
-from .fieldmaps import ENV_VAR, FieldMaps
+
+FIELD_MAPS_ENV = "KUBECTL_CYCLOPS_FIELD_MAPS"
 
 OUTPUTS = ("table", "wide", "json", "yaml")
 
@@ -55,9 +56,9 @@ def field_map_option(f: Callable) -> Callable:
         "--field-maps",
         "field_maps",
         multiple=True,
-        envvar=ENV_VAR,
+        envvar=FIELD_MAPS_ENV,
         type=click.Path(file_okay=False, dir_okay=True),
-        help=f"Directory of user field maps (repeatable; also ${ENV_VAR}, {os.pathsep}-separated). "
+        help=f"Directory of user field maps (repeatable; also ${FIELD_MAPS_ENV}, {os.pathsep}-separated). "
         "They add kinds or override built-in maps.",
     )(f)
 
@@ -147,8 +148,10 @@ def details(
       kubectl cyclops details pv/task-pv-volume -o json
       kubectl cyclops details pods -l app=web -A -o wide
     """
-    from .details import Collector
+    from . import kube, render
+    from .details import Collector, Details
     from .discovery import Discovery
+    from .fieldmaps import FieldMaps
 
     kind, name = split_target(kind, name)
     if name and all_namespaces:
@@ -162,35 +165,48 @@ def details(
     resource = discovery.resolve(kind)
     maps.get(resource.group, resource.kind)  # reject a malformed map before any further request
     ns = None if all_namespaces or not resource.namespaced else (namespace or api.namespace)
-    collector = Collector(api, discovery, maps)
+    tables = output in ("table", "wide")
 
-    def collect() -> list:
+    def collect() -> Iterator[Details]:
+        collector = Collector(api, discovery, maps, now(), tables)
         if name:
             try:
-                return [collector.one(resource, ns, name)]
+                yield collector.one(resource, ns, name)
             except errors.NotFoundError:
                 where = f' in namespace "{ns}"' if ns else ""
                 raise errors.NotFoundError(f'{resource.qualified} "{name}" not found{where}') from None
-        return collector.many(resource, ns, selector)
+            return
+        for page in collector.pages(resource, ns, selector):
+            yield from page
 
-    def show(items: list) -> None:
-        at = now()
-        out = sys.stdout
+    def warned(items: Iterable[Details]) -> Iterator[Details]:
         for d in items:
             for warning in d.warnings:
                 click.echo(f"Warning: {render.escape(warning)}", err=True)
-        if not items and output not in ("json", "yaml"):
-            where = "" if ns is None else f' in namespace "{ns}"'
-            click.echo(f"No {resource.qualified} found{where}.", err=True)
-        elif output in ("json", "yaml"):
-            docs = [render.document(d, at) for d in items]
-            payload = docs[0] if name else docs
-            (render.write_json if output == "json" else render.write_yaml)(payload, out)
+            yield d
+
+    def show(items: Iterable[Details]) -> None:
+        at = now()
+        out = sys.stdout
+        if output == "json":
+            docs = (render.document(d) for d in warned(items))
+            out.flush()
+            render.write_json(next(docs) if name else docs, out.buffer)
+            out.buffer.flush()
+            return
+        if output == "yaml":
+            docs = (render.document(d) for d in warned(items))
+            render.write_yaml(next(docs) if name else docs, out)
         else:
-            for i, d in enumerate(items):
-                if i:
+            shown = 0
+            for d in warned(items):
+                if shown:
                     out.write("\n")
                 render.table(d, at, output == "wide", out)
+                shown += 1
+            if not shown:
+                where = "" if ns is None else f' in namespace "{ns}"'
+                click.echo(f"No {resource.qualified} found{where}.", err=True)
         out.flush()
 
     if not watch:
@@ -198,16 +214,16 @@ def details(
         return
 
     from . import watch as watching
-    from .relations import scope
+    from .relations import ListScope
 
     # Only a list can be empty (a missing NAME ends the command); it still watches its collection.
-    own = scope(resource.path(ns), {"labelSelector": selector})
+    own = ListScope.of(resource.path(ns), {"labelSelector": selector})
 
-    def watches(items: list) -> list:
+    def watches(items: list[Details]) -> list:
         return [w for d in items for w in d.watches] or [(own, "")]
 
     try:
-        watching.run(api, collect, watches, lambda items: [d.versions() for d in items], show)
+        watching.run(api, lambda: list(collect()), watches, lambda items: [d.versions() for d in items], show)
     except KeyboardInterrupt:
         return
 
@@ -223,6 +239,9 @@ def details(
 @field_map_option
 def kinds(output: str, field_maps: tuple[str, ...]) -> None:
     """List the kinds that have field maps and the file each map came from (validates every map)."""
+    from . import render
+    from .fieldmaps import FieldMaps
+
     maps = FieldMaps(list(field_maps)).all()
     rows = [
         {
@@ -237,7 +256,9 @@ def kinds(output: str, field_maps: tuple[str, ...]) -> None:
     ]
     out = sys.stdout
     if output == "json":
-        render.write_json(rows, out)
+        out.flush()
+        render.write_json(rows, out.buffer)
+        out.buffer.flush()
     elif output == "yaml":
         render.write_yaml(rows, out)
     else:

@@ -1,38 +1,43 @@
-"""Collect one object's details: the object, its related objects and its events.
+"""Collect details: the object(s), their related objects and events, each evaluated by its map.
 
 The independent requests of one call run concurrently: the object and its
 events first (the event query needs only kind and name), then every related
-set at once. Evaluating fields is left to the renderers; this module only
-gathers objects and pairs them with the field records that describe them.
+set at once. A list is read page by page; each page's related objects are
+read in batches (relations.py) and the page is evaluated and handed on before
+the next is read, so memory follows the page size, not the list's length.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from . import errors, relations
+from . import errors
 from .discovery import Discovery, Resource
-from .fieldmaps import Field, FieldMap, FieldMaps, Relation
-from .kube import Api, list_all, resource_version
+from .evaluate import Evaluation, evaluate
+from .fieldmaps import Field, FieldMaps, Relation
+from .kube import Api, list_all, list_pages, resource_version
+from .relations import Found, ListScope, Related, Watch
 
 JSON = dict[str, Any]
 WORKERS = 8
 
 
 @dataclass(frozen=True)
-class Item:
-    """One object with the fields that describe it and its computed status."""
+class Evaluated:
+    """An object with what its field map says of it (status, reason, field values)."""
 
     resource: Resource
     obj: JSON
-    fields: tuple[Field, ...]
-    status: str
+    fields: tuple[Field, ...]  # the fields evaluated: the map's, or a relation's for related objects
+    evaluation: Evaluation
 
     @property
     def name(self) -> str:
-        return self.obj["metadata"]["name"]
+        return str(self.obj["metadata"]["name"])
 
     @property
     def namespace(self) -> str | None:
@@ -45,15 +50,15 @@ class Item:
 
 @dataclass
 class Details:
-    item: Item
-    related: list[tuple[Relation, list[Item]]] = field(default_factory=list)
+    subject: Evaluated
+    related: list[tuple[Relation, list[Evaluated]]] = field(default_factory=list)
     events: list[JSON] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    watches: list[tuple[relations.Scope, str]] = field(default_factory=list)  # for --watch, from what is shown
+    watches: list[Watch] = field(default_factory=list)  # for --watch, from what is shown
 
     def versions(self) -> tuple[str, ...]:
         """Resource versions of everything shown: equal tuples mean nothing changed."""
-        rvs = [self.item.resource_version]
+        rvs = [self.subject.resource_version]
         rvs += [i.resource_version for _, items in self.related for i in items]
         rvs += [resource_version(e) for e in self.events]
         return tuple(rvs)
@@ -70,16 +75,21 @@ def events_query(resource: Resource, namespace: str | None, name: str | None) ->
 
 def event_time(e: JSON) -> str:
     """When an event last happened: core/v1 events fill lastTimestamp, newer reporters only eventTime."""
-    return e.get("lastTimestamp") or e.get("eventTime") or e.get("firstTimestamp") or ""
+    return str(e.get("lastTimestamp") or e.get("eventTime") or e.get("firstTimestamp") or "")
+
+
+Events = tuple[list[JSON], str | None, list[Watch]]  # events, a warning if unreadable, their watch
 
 
 class Collector:
-    def __init__(self, api: Api, discovery: Discovery, maps: FieldMaps) -> None:
+    def __init__(self, api: Api, discovery: Discovery, maps: FieldMaps, now: datetime, table: bool) -> None:
         self.api, self.discovery, self.maps = api, discovery, maps
+        self.now, self.table = now, table
 
-    def item(self, resource: Resource, obj: JSON, fields: tuple[Field, ...] | None = None) -> Item:
+    def evaluated(self, resource: Resource, obj: JSON, fields: tuple[Field, ...] | None = None) -> Evaluated:
         fmap = self.maps.get(resource.group, resource.kind)
-        return Item(resource, obj, fmap.fields if fields is None else fields, fmap.status(obj))
+        shown = fmap.fields if fields is None else fields
+        return Evaluated(resource, obj, shown, evaluate(fmap, obj, self.now, shown, self.table))
 
     def one(self, resource: Resource, namespace: str | None, name: str) -> Details:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
@@ -88,71 +98,68 @@ class Collector:
             obj = obj_f.result()
             obj.setdefault("apiVersion", resource.api_version)
             obj.setdefault("kind", resource.kind)
-            [details] = self._assemble(pool, resource, [obj], {name: events_f})
-        details.watches.insert(0, (relations.by_name(resource, namespace, name), details.item.resource_version))
+            [details] = self._assemble(Related(self.api, self.discovery, pool, batch=False), resource, [obj], events_f)
+        details.watches.insert(0, (ListScope.by_name(resource, namespace, name), details.subject.resource_version))
         return details
 
-    def many(self, resource: Resource, namespace: str | None, selector: str | None) -> list[Details]:
+    def pages(self, resource: Resource, namespace: str | None, selector: str | None) -> Iterator[list[Details]]:
+        """Every object of a kind, a page at a time, each with its related objects and events."""
         params = {"labelSelector": selector}
-        listing = list_all(self.api, resource.path(namespace), params)
-        objects = listing.get("items") or []
-        if not objects:
-            return []
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            events_f = pool.submit(self._events, resource, namespace, None)
-            found = self._assemble(pool, resource, objects, {None: events_f})
-        own = (relations.scope(resource.path(namespace), params), resource_version(listing))
-        found[0].watches.insert(0, own)
-        return found
+            related = Related(self.api, self.discovery, pool, batch=True)
+            events_f: Future[Events] | None = None
+            first = True
+            for page in list_pages(self.api, resource.path(namespace), params):
+                objects = page.get("items") or []
+                if not objects:
+                    continue
+                if events_f is None:
+                    events_f = pool.submit(self._events, resource, namespace, None)
+                found = self._assemble(related, resource, objects, events_f)
+                if first:
+                    found[0].watches.insert(0, (ListScope.of(resource.path(namespace), params), resource_version(page)))
+                    first = False
+                yield found
 
-    def _events(self, resource: Resource, namespace: str | None, name: str | None) -> tuple[list, str | None, list]:
-        """The events, a warning if they may not be read, and their watch scope."""
+    def _events(self, resource: Resource, namespace: str | None, name: str | None) -> Events:
         path, params = events_query(resource, namespace, name)
         try:
             listing = list_all(self.api, path, params)
         except (errors.ForbiddenError, errors.UnauthorizedError) as exc:
             return [], f"events: {exc.message}", []
-        watch = [(relations.scope(path, params), resource_version(listing))]
-        return listing.get("items") or [], None, watch
+        by_object: list[JSON] = sorted(listing.get("items") or [], key=event_time)
+        return by_object, None, [(ListScope.of(path, params), resource_version(listing))]
 
     def _assemble(
-        self,
-        pool: ThreadPoolExecutor,
-        resource: Resource,
-        objects: list[JSON],
-        events: dict[str | None, Future],
+        self, related: Related, resource: Resource, objects: list[JSON], events_f: Future[Events]
     ) -> list[Details]:
-        fmap: FieldMap = self.maps.get(resource.group, resource.kind)
-        pending = [
-            [pool.submit(relations.fetch, self.api, self.discovery, rel, obj) for rel in fmap.related]
-            for obj in objects
-        ]
+        fmap = self.maps.get(resource.group, resource.kind)
+        pending = [related.start(rel, objects) for rel in fmap.related]
+        per_relation: list[list[Found]] = [join() for join in pending]
+        evs, warning, watch = events_f.result()
+        involving: dict[str, list[JSON]] = {}
+        for e in evs:
+            involving.setdefault((e.get("involvedObject") or {}).get("name") or "", []).append(e)
         out = []
-        for obj, futures in zip(objects, pending, strict=True):
-            details = Details(self.item(resource, obj))
-            for fut in futures:
-                found = fut.result()
-                details.watches += found.watches
+        for i, obj in enumerate(objects):
+            details = Details(self.evaluated(resource, obj))
+            for found in (rel[i] for rel in per_relation):
+                details.watches += [w for w in found.watches if w not in details.watches]
                 if found.warning:
                     details.warnings.append(found.warning)
-                if found.resource is not None:
-                    items = [self.item(found.resource, o, found.relation.fields) for o in found.objects]
-                    details.related.append((found.relation, items))
-                else:
-                    details.related.append((found.relation, []))
-            ev_f = events.get(obj["metadata"]["name"]) or events[None]
-            evs, warning, watch = ev_f.result()
-            details.watches += watch
+                items = (
+                    [self.evaluated(found.resource, o, found.relation.fields) for o in found.objects]
+                    if found.resource
+                    else []
+                )
+                details.related.append((found.relation, items))
             uid = obj["metadata"].get("uid")
-            details.events = sorted(
-                (
-                    e
-                    for e in evs
-                    if (e.get("involvedObject") or {}).get("name") == details.item.name
-                    and (e.get("involvedObject") or {}).get("uid") in (None, "", uid)
-                ),
-                key=event_time,
-            )
+            details.events = [
+                e
+                for e in involving.get(details.subject.name, [])
+                if (e.get("involvedObject") or {}).get("uid") in (None, "", uid)
+            ]
+            details.watches += watch
             if warning:
                 details.warnings.append(warning)
             out.append(details)

@@ -100,7 +100,7 @@ def _from_resource_list(group: str, version: str, doc: dict[str, Any]) -> list[R
     ]
 
 
-def fetch(api: Api) -> list[Resource]:
+def read_server(api: Api) -> list[Resource]:
     """Every resource type the server serves, preferred versions first."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         core_f = pool.submit(api.get, "/api", None, AGGREGATED)
@@ -131,7 +131,7 @@ class Discovery:
         if self._resources is None and not refresh:
             self._resources = self._read_cache()
         if self._resources is None or refresh:
-            self._resources = fetch(self.api)
+            self._resources = read_server(self.api)
             self._fresh = True
             self._write_cache(self._resources)
         return self._resources

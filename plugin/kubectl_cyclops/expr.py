@@ -1,8 +1,13 @@
-"""kubectl-style JSONPath expressions, compiled once with jsonpath-ng.
+"""kubectl-style JSONPath expressions, compiled once.
 
 Accepts what users write for `kubectl get -o jsonpath`: `{.spec.capacity.storage}`,
 `.status.conditions[?(@.type=="Complete")].status`, plain `spec.x`, and keys
 with escaped dots such as `.metadata.labels.app\\.kubernetes\\.io/name`.
+
+Plain paths (keys and non-negative indexes only: `.a.b`, `.a[0].b`, escaped
+dots) compile to a tuple of direct lookups; filters, wildcards, slices and
+recursion are compiled by jsonpath-ng. Both give the same matches
+(tests/test_expr.py checks it on every recorded object).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from functools import cache
 from typing import Any
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$|^\*$|^$")
+_INDEX = re.compile(r"\[(\d+)\]")
 
 
 class ExpressionError(ValueError):
@@ -56,8 +62,8 @@ def _split(path: str) -> list[str]:
     return parts
 
 
-def translate(source: str) -> str:
-    """kubectl JSONPath syntax to jsonpath-ng's extended syntax."""
+def _normalize(source: str) -> list[str]:
+    """The dot-separated segments of a kubectl expression, without braces or a leading $."""
     text = source.strip()
     if text.startswith("{") and text.endswith("}"):
         text = text[1:-1].strip()
@@ -70,8 +76,35 @@ def translate(source: str) -> str:
     if text and not text.startswith((".", "[")):
         text = "." + text
     segments = _split(text)
+    return segments[1:] if segments[0] == "" else segments
+
+
+def plain_steps(source: str) -> tuple[str | int, ...] | None:
+    """Direct lookups for a plain path (keys, escaped dots, [N]); None when jsonpath-ng is needed."""
+    steps: list[str | int] = []
+    for seg in _normalize(source):
+        bracket = _bracket_start(seg)
+        key, rest = seg[:bracket], seg[bracket:]
+        if key:
+            if key == "*" or "\\" in key.replace("\\.", "") or any(c in key for c in "'\"@$?()*"):
+                return None
+            steps.append(key.replace("\\.", "."))
+        elif not rest:
+            return None  # `..`: recursion
+        while rest:
+            m = _INDEX.match(rest)
+            if not m:
+                return None
+            steps.append(int(m.group(1)))
+            rest = rest[m.end() :]
+    return tuple(steps)
+
+
+def translate(source: str) -> str:
+    """kubectl JSONPath syntax to jsonpath-ng's extended syntax."""
+    segments = _normalize(source)
     out = []
-    for seg in segments[1:] if segments[0] == "" else segments:
+    for seg in segments:
         bracket = _bracket_start(seg)
         key, rest = seg[:bracket], seg[bracket:]
         key = key.replace("\\.", ".")
@@ -100,12 +133,16 @@ class Expr:
 
     source: str
     _compiled: Any = field(compare=False, repr=False)
+    steps: tuple[str | int, ...] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def compile(cls, source: str) -> Expr:
+    def compile(cls, source: str, fast: bool = True) -> Expr:
         if not isinstance(source, str):
             raise ExpressionError(f"expected a JSONPath string, got {type(source).__name__}")
         translated = translate(source)
+        steps = plain_steps(source) if fast else None
+        if steps is not None:
+            return cls(source, None, steps)
         try:
             compiled = _parser().parse(translated)
         except Exception as exc:  # jsonpath-ng raises bare Exception subclasses from ply
@@ -113,9 +150,21 @@ class Expr:
         return cls(source, compiled)
 
     def values(self, obj: Any) -> list[Any]:
-        return [m.value for m in self._compiled.find(obj)]
+        if self.steps is None:
+            return [m.value for m in self._compiled.find(obj)]
+        for step in self.steps:
+            if isinstance(step, str):
+                if not isinstance(obj, dict) or step not in obj:
+                    return []
+            elif not isinstance(obj, list) or step >= len(obj):
+                return []
+            obj = obj[step]
+        return [obj]
 
     def value(self, obj: Any) -> Any:
+        if self.steps is not None:
+            found = self.values(obj)
+            return found[0] if found else None
         found = [v for v in self.values(obj) if v is not None]
         if not found:
             return None

@@ -1,8 +1,10 @@
-"""Field maps: per-kind YAML declarations of what `details` shows.
+"""Field maps: per-kind YAML declarations of what `details` shows, parsed into frozen records.
 
-A map is parsed into frozen records and each of its JSONPath expressions is
-compiled once, when the map is first used (`kinds --check` builds them all).
-Anything malformed is rejected with the file, the field and the reason.
+This module reads and validates maps; evaluate.py evaluates them. Each
+JSONPath expression is compiled once, when its map is first used (user maps
+when they are loaded, so a bad one is reported at once). Anything malformed is
+rejected with the file, the field and the reason. A built-in map lives in
+`fieldmaps/<kind in lower case>.yaml`, so showing one kind reads one file.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import yaml
 
 from .errors import FieldMapError
 from .expr import Expr, ExpressionError
-from .formats import FORMATTERS, Formatter
+from .formats import FORMATTERS
 
 ENV_VAR = "KUBECTL_CYCLOPS_FIELD_MAPS"
 STATUSES = ("healthy", "progressing", "failed", "unknown")
@@ -32,8 +34,11 @@ OPERATORS = (
     "equalsPath",
     "lessThanPath",
 )
+QUANTIFIERS = ("any", "all")
 GENERIC = ("*", "*")
+COMMON = "_common.yaml"
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
 @dataclass(frozen=True)
@@ -41,30 +46,12 @@ class Field:
     name: str
     title: str
     paths: tuple[Expr, ...]
-    formatter: Formatter
     format: str = "text"
     args: tuple[Any, ...] = ()
     wide: bool = False
     json_only: bool = False
     omit_empty: bool = False
     default: Any = None
-
-    def extract(self, obj: dict[str, Any]) -> Any:
-        """The raw value; `default` stands in for a missing one (the API omits zero counts)."""
-        if len(self.paths) == 1:
-            value = self.paths[0].value(obj)
-            return self.default if value is None else value
-        return [p.value(obj) for p in self.paths]
-
-    def table(self, value: Any, now: Any) -> str:
-        if self.formatter.takes_args:
-            return str(self.formatter.table(value, now, self.args))
-        return str(self.formatter.table(value, now))
-
-    def json(self, value: Any, now: Any) -> Any:
-        if self.formatter.takes_args:
-            return self.formatter.json(value, now, self.args)
-        return self.formatter.json(value, now)
 
 
 @dataclass(frozen=True)
@@ -82,44 +69,28 @@ class Relation:
 
 @dataclass(frozen=True)
 class Condition:
+    """`path <operator> operand`; over a path with several values, `any` (default) or `all` must hold."""
+
     path: Expr
     operator: str
     operand: Any
-
-    def holds(self, obj: dict[str, Any]) -> bool:
-        value = self.path.value(obj)
-        op, want = self.operator, self.operand
-        if op == "exists":
-            return (value is not None) == bool(want)
-        if op in ("equalsPath", "lessThanPath"):
-            want = want.value(obj)
-        if op in ("equals", "equalsPath"):
-            return _same(value, want)
-        if op == "notEquals":
-            return not _same(value, want)
-        if op == "in":
-            return any(_same(value, w) for w in want)
-        try:
-            if op == "greaterThan":
-                return float(value or 0) > float(want)
-            return float(value or 0) < float(want or 0)  # lessThan, lessThanPath
-        except (TypeError, ValueError):
-            return False
+    quantifier: str = "any"
 
 
-def _same(a: Any, b: Any) -> bool:
-    # An omitted integer field is zero in the API (status.readyReplicas of a scaled-down Deployment).
-    if (isinstance(a, int | float) and b is None) or (a is None and isinstance(b, int | float)):
-        return (a or 0) == (b or 0)
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    return (None if a is None else str(a)) == (None if b is None else str(b))
+@dataclass(frozen=True)
+class Template:
+    """A reason: text with {EXPR} placeholders, or the one-line form of a status condition of a type."""
+
+    parts: tuple[str | Expr, ...] = ()
+    condition: str | None = None
 
 
 @dataclass(frozen=True)
 class Rule:
     status: str
     when: tuple[Condition, ...]
+    reason: Template | None = None
+    for_each: Expr | None = None  # the conditions hold for one element of this list; paths are relative to it
 
 
 @dataclass(frozen=True)
@@ -132,12 +103,7 @@ class FieldMap:
     related: tuple[Relation, ...]
     rules: tuple[Rule, ...]
     default_status: str = "unknown"
-
-    def status(self, obj: dict[str, Any]) -> str:
-        for rule in self.rules:
-            if all(c.holds(obj) for c in rule.when):
-                return rule.status
-        return self.default_status
+    default_reason: Template | None = None
 
 
 def title_of(name: str) -> str:
@@ -155,7 +121,9 @@ class _Parser:
     def fail(self, where: str, reason: str) -> FieldMapError:
         return FieldMapError(self.source, where, reason)
 
-    def mapping(self, value: Any, where: str, allowed: set[str], required: set[str] = frozenset()) -> dict:
+    def mapping(
+        self, value: Any, where: str, allowed: set[str], required: frozenset[str] | set[str] = frozenset()
+    ) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise self.fail(where, f"expected a mapping, got {type(value).__name__}")
         unknown = set(value) - allowed
@@ -176,18 +144,7 @@ class _Parser:
             raise self.fail(where, f"bad JSONPath: {exc}") from None
 
     def field(self, raw: Any, where: str) -> Field:
-        keys = {
-            "name",
-            "title",
-            "path",
-            "paths",
-            "format",
-            "args",
-            "wide",
-            "jsonOnly",
-            "omitEmpty",
-            "default",
-        }
+        keys = {"name", "title", "path", "paths", "format", "args", "wide", "jsonOnly", "omitEmpty", "default"}
         doc = self.mapping(raw, where, keys, {"name"})
         name = doc["name"]
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", name):
@@ -208,7 +165,6 @@ class _Parser:
             name=name,
             title=doc.get("title") or title_of(name),
             paths=tuple(self.expr(s, where) for s in sources),
-            formatter=FORMATTERS[fmt],
             format=fmt,
             args=tuple(args),
             wide=bool(doc.get("wide", False)),
@@ -248,7 +204,7 @@ class _Parser:
         )
 
     def condition(self, raw: Any, where: str) -> Condition:
-        doc = self.mapping(raw, where, {"path", *OPERATORS}, {"path"})
+        doc = self.mapping(raw, where, {"path", "match", *OPERATORS}, {"path"})
         ops = [k for k in doc if k in OPERATORS]
         if len(ops) != 1:
             raise self.fail(where, f"give exactly one operator of {', '.join(OPERATORS)}")
@@ -257,29 +213,50 @@ class _Parser:
             operand = self.expr(operand, f"{where}.{op}")
         elif op == "in" and not isinstance(operand, list):
             raise self.fail(where, "in takes a list")
-        return Condition(self.expr(doc["path"], f"{where}.path"), op, operand)
+        quantifier = doc.get("match", "any")
+        if quantifier not in QUANTIFIERS:
+            raise self.fail(where, f"match must be any or all, not {quantifier!r}")
+        return Condition(self.expr(doc["path"], f"{where}.path"), op, operand, quantifier)
 
-    def rules(self, raw: Any, where: str) -> tuple[tuple[Rule, ...], str]:
-        doc = self.mapping(raw, where, {"rules", "default"})
+    def template(self, raw: Any, where: str) -> Template | None:
+        if raw is None:
+            return None
+        if isinstance(raw, dict):
+            doc = self.mapping(raw, where, {"condition"}, {"condition"})
+            return Template(condition=str(doc["condition"]))
+        if not isinstance(raw, str):
+            raise self.fail(where, "a reason is a string with {JSONPath} placeholders, or {condition: TYPE}")
+        parts: list[str | Expr] = []
+        at = 0
+        for m in _PLACEHOLDER.finditer(raw):
+            parts += [raw[at : m.start()], self.expr(m.group(1), where)]
+            at = m.end()
+        parts.append(raw[at:])
+        return Template(tuple(p for p in parts if p != ""))
+
+    def rules(self, raw: Any, where: str) -> tuple[tuple[Rule, ...], str, Template | None]:
+        doc = self.mapping(raw, where, {"rules", "default", "defaultReason"})
         default = doc.get("default", "unknown")
         out = []
         for i, r in enumerate(doc.get("rules") or []):
             rw = f"{where}.rules[{i}]"
-            rd = self.mapping(r, rw, {"status", "when"}, {"status", "when"})
+            rd = self.mapping(r, rw, {"status", "when", "reason", "forEach"}, {"status", "when"})
             when = rd["when"] if isinstance(rd["when"], list) else [rd["when"]]
             out.append(
                 Rule(
                     rd["status"],
                     tuple(self.condition(c, f"{rw}.when[{j}]") for j, c in enumerate(when)),
+                    self.template(rd.get("reason"), f"{rw}.reason"),
+                    self.expr(rd["forEach"], f"{rw}.forEach") if "forEach" in rd else None,
                 )
             )
         for status in [default, *(r.status for r in out)]:
             if status not in STATUSES:
                 raise self.fail(where, f"status {status!r} is not one of {', '.join(STATUSES)}")
-        return tuple(out), default
+        return tuple(out), default, self.template(doc.get("defaultReason"), f"{where}.defaultReason")
 
-    def build(self, doc: dict[str, Any]) -> FieldMap:
-        rules, default = self.rules(doc.get("status") or {}, "status")
+    def build(self, doc: dict[str, Any], common: tuple[Rule, ...]) -> FieldMap:
+        rules, default, default_reason = self.rules(doc.get("status") or {}, "status")
         return FieldMap(
             group=doc["group"],
             version=doc["version"],
@@ -287,20 +264,24 @@ class _Parser:
             source=self.source,
             fields=self.fields(doc.get("fields") or [], "fields"),
             related=tuple(self.relation(r, f"related[{i}]") for i, r in enumerate(doc.get("related") or [])),
-            rules=rules,
+            rules=common + rules,
             default_status=default,
+            default_reason=default_reason,
         )
+
+
+def _load(path: Path | Traversable, source: str) -> Any:
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except (OSError, yaml.YAMLError) as exc:
+        raise FieldMapError(source, "", f"cannot read YAML: {' '.join(str(exc).split())}") from None
 
 
 def read(path: Path | Traversable, source: str) -> dict[str, Any]:
     """A map file's YAML with its header checked; expressions are compiled later, by build()."""
     parser = _Parser(source)
-    try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except (OSError, yaml.YAMLError) as exc:
-        raise parser.fail("", f"cannot read YAML: {' '.join(str(exc).split())}") from None
     doc = parser.mapping(
-        doc,
+        _load(path, source),
         "top level",
         {"group", "version", "kind", "fields", "related", "status"},
         {"group", "version", "kind"},
@@ -312,22 +293,25 @@ def read(path: Path | Traversable, source: str) -> dict[str, Any]:
 
 
 class FieldMaps:
-    """The built-in maps, overridden and extended by user maps from directories."""
+    """The built-in maps, overridden and extended by user maps from directories.
+
+    Every map's rules start with the common rules of `_common.yaml`
+    (deletion, observedGeneration, Stalled, Reconciling), as kstatus does.
+    """
 
     def __init__(self, user_dirs: list[str] | None = None) -> None:
+        self._builtin = resources.files(__package__) / "fieldmaps"
         self._docs: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
         self._built: dict[tuple[str, str], FieldMap] = {}
-        builtin = resources.files(__package__) / "fieldmaps"
-        for entry in sorted(builtin.iterdir(), key=lambda e: e.name):
-            if entry.name.endswith((".yaml", ".yml")):
-                self._add(entry, f"builtin:{entry.name}")  # a Traversable: also works from a zipapp
+        self._common: tuple[Rule, ...] | None = None
+        self._add(self._builtin / "_generic.yaml", "builtin:_generic.yaml")
         for directory in user_dirs or []:
             path = Path(directory)
             if not path.is_dir():
                 raise FieldMapError(str(path), "", "field map directory does not exist")
             for file in sorted([*path.glob("*.yaml"), *path.glob("*.yml")]):
                 doc = self._add(file, str(file))
-                self.get(doc["group"], doc["kind"])  # user maps are checked in full at once; built-ins by tests
+                self.get(doc["group"], doc["kind"])  # user maps are checked in full at once
 
     def _add(self, path: Path | Traversable, source: str) -> dict[str, Any]:
         doc = read(path, source)
@@ -335,13 +319,35 @@ class FieldMaps:
         self._built.pop((doc["group"], doc["kind"]), None)
         return doc
 
+    def common(self) -> tuple[Rule, ...]:
+        if self._common is None:
+            source = f"builtin:{COMMON}"
+            parser = _Parser(source)
+            doc = parser.mapping(_load(self._builtin / COMMON, source), "top level", {"status"}, {"status"})
+            self._common = parser.rules(doc["status"], "status")[0]
+        return self._common
+
+    def _builtin_doc(self, group: str, kind: str) -> None:
+        """Read fieldmaps/<kind>.yaml if it is this kind's built-in map and no user map took its place."""
+        if (group, kind) in self._docs:
+            return
+        entry = self._builtin / f"{kind.lower()}.yaml"
+        if entry.is_file():
+            doc, source = read(entry, f"builtin:{entry.name}"), f"builtin:{entry.name}"
+            self._docs.setdefault((doc["group"], doc["kind"]), (doc, source))
+
     def get(self, group: str, kind: str) -> FieldMap:
+        self._builtin_doc(group, kind)
         key = (group, kind) if (group, kind) in self._docs else GENERIC
         if key not in self._built:
             doc, source = self._docs[key]
-            self._built[key] = _Parser(source).build(doc)
+            self._built[key] = _Parser(source).build(doc, self.common())
         return self._built[key]
 
     def all(self) -> list[FieldMap]:
         """Every map, built (and so validated), ordered by kind."""
+        for entry in self._builtin.iterdir():
+            if entry.name.endswith(".yaml") and not entry.name.startswith("_"):
+                doc = read(entry, f"builtin:{entry.name}")
+                self._docs.setdefault((doc["group"], doc["kind"]), (doc, f"builtin:{entry.name}"))
         return sorted((self.get(g, k) for g, k in self._docs), key=lambda m: (m.kind, m.group))

@@ -1,8 +1,8 @@
 """Formatters named by field maps: how a value reads in a table and in JSON.
 
 Each formatter is a pair of pure functions of the extracted value (None, a
-scalar, a list or a mapping) and `now`. The table side returns a string; the
-JSON side returns plain JSON data. Missing values are None in JSON and
+scalar, a list or a mapping) and `now`. The table side returns a string, or a
+list of lines for multi-line cells; the JSON side returns plain JSON data. Missing values are None in JSON and
 `<none>` in tables.
 """
 
@@ -15,7 +15,10 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .selectors import to_query
+
 NONE = "<none>"
+Lines = str | list[str]  # a table cell: one line, or several (escaped line by line when rendered)
 
 _SUFFIX = {
     "Ki": 2**10,
@@ -192,35 +195,15 @@ def sizes(value: Any, now: datetime) -> str:
 
 
 def selector(value: Any, now: datetime) -> str:
-    s = label_selector(value)
+    s = to_query(value)
     return s if s else NONE
-
-
-def label_selector(value: Any) -> str:
-    """A LabelSelector (matchLabels/matchExpressions) or a plain map, as kubectl's -l syntax."""
-    if not isinstance(value, dict):
-        return ""
-    if "matchLabels" not in value and "matchExpressions" not in value:
-        return ",".join(f"{k}={v}" for k, v in sorted(value.items()))
-    terms = [f"{k}={v}" for k, v in sorted((value.get("matchLabels") or {}).items())]
-    for e in value.get("matchExpressions") or []:
-        op, key, vals = e.get("operator"), e.get("key"), ",".join(e.get("values") or [])
-        terms.append(
-            {
-                "In": f"{key} in ({vals})",
-                "NotIn": f"{key} notin ({vals})",
-                "Exists": key,
-                "DoesNotExist": f"!{key}",
-            }.get(op, f"{key} {op} ({vals})")
-        )
-    return ",".join(terms)
 
 
 def node_selector_terms(value: Any, now: datetime) -> str:
     """nodeAffinity.required.nodeSelectorTerms: terms ORed with ' | ', expressions ANDed."""
     terms = []
     for term in _listify(value):
-        exprs = [label_selector({"matchExpressions": [e]}) for e in (term or {}).get("matchExpressions") or []]
+        exprs = [to_query({"matchExpressions": [e]}) for e in (term or {}).get("matchExpressions") or []]
         exprs += [
             f"field:{f.get('key')} {f.get('operator')} ({','.join(f.get('values') or [])})"
             for f in (term or {}).get("matchFields") or []
@@ -229,7 +212,7 @@ def node_selector_terms(value: Any, now: datetime) -> str:
     return " | ".join(t for t in terms if t) or NONE
 
 
-def conditions_table(value: Any, now: datetime) -> str:
+def conditions_table(value: Any, now: datetime) -> Lines:
     out = []
     for c in _listify(value):
         if not isinstance(c, dict):
@@ -240,7 +223,7 @@ def conditions_table(value: Any, now: datetime) -> str:
         if c.get("message"):
             line += f": {c['message']}"
         out.append(line)
-    return "\n".join(out) or NONE
+    return out or NONE
 
 
 def conditions_json(value: Any, now: datetime) -> Any:
@@ -266,13 +249,13 @@ def containers_json(value: Any, now: datetime) -> Any:
     return [_container_state(s) for s in _listify(value) if isinstance(s, dict)]
 
 
-def containers_table(value: Any, now: datetime) -> str:
+def containers_table(value: Any, now: datetime) -> Lines:
     out = []
     for c in containers_json(value, now):
         line = f"{c['name']}: {c['state'] or 'unknown'}"
         extra = [x for x in (c["reason"], None if c["exitCode"] is None else f"exit {c['exitCode']}") if x]
         out.append(line + (f" ({', '.join(extra)})" if extra else ""))
-    return "\n".join(out) or NONE
+    return out or NONE
 
 
 def ports(value: Any, now: datetime) -> str:
@@ -303,7 +286,7 @@ def namespaced_name(value: Any, now: datetime) -> Any:
     return "/".join(parts) if parts else None
 
 
-def policy_rules(value: Any, now: datetime) -> str:
+def policy_rules(value: Any, now: datetime) -> Lines:
     out = []
     for r in _listify(value):
         if not isinstance(r, dict):
@@ -313,25 +296,25 @@ def policy_rules(value: Any, now: datetime) -> str:
         groups = ",".join(g or '""' for g in r.get("apiGroups") or [])
         names = ",".join(r.get("resourceNames") or [])
         out.append(f"{verbs} {targets}" + (f" [{groups}]" if groups else "") + (f" names={names}" if names else ""))
-    return "\n".join(out) or NONE
+    return out or NONE
 
 
-def peers(value: Any, now: datetime) -> str:
+def peers(value: Any, now: datetime) -> Lines:
     out = []
     for p in _listify(value):
         if not isinstance(p, dict):
             continue
         part = []
         if "namespaceSelector" in p:
-            part.append(f"namespaces({label_selector(p['namespaceSelector']) or 'all'})")
+            part.append(f"namespaces({to_query(p['namespaceSelector']) or 'all'})")
         if "podSelector" in p:
-            part.append(f"pods({label_selector(p['podSelector']) or 'all'})")
+            part.append(f"pods({to_query(p['podSelector']) or 'all'})")
         if "ipBlock" in p:
             block = p["ipBlock"] or {}
             excepted = ",".join(block.get("except") or [])
             part.append(str(block.get("cidr")) + (f" except {excepted}" if excepted else ""))
         out.append(" ".join(part))
-    return "\n".join(out) or NONE
+    return out or NONE
 
 
 def identity(value: Any, now: datetime) -> Any:
@@ -359,7 +342,7 @@ FORMATTERS: dict[str, Formatter] = {
     "ready": Formatter(ready_count, ready_count),
     "keys": Formatter(keys_table, keys_json),
     "sizes": Formatter(sizes),
-    "selector": Formatter(selector, lambda v, n: label_selector(v) or None),
+    "selector": Formatter(selector, lambda v, n: to_query(v) or None),
     "nodeSelectorTerms": Formatter(node_selector_terms),
     "conditions": Formatter(conditions_table, conditions_json),
     "containers": Formatter(containers_table, containers_json),

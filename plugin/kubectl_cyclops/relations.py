@@ -1,44 +1,65 @@
-"""Related objects: fetch what a field map's `related` entries point at.
+"""Related objects: read what a field map's `related` entries point at, for one parent or many.
 
 Three ways to relate, all declared in maps: `selector` (a label selector read
 from the object: a Job's pods), `ref` (names read from the object: a PV's
 claim and StorageClass), and `owned` (objects whose ownerReferences name the
 object: a CronJob's Jobs). A relation the user may not read, or a kind the
 server lacks, becomes a warning, not a failure.
+
+For one parent, named objects are read with a GET each. For a list (`batch`),
+a related kind is read with one paginated LIST per namespace (or one for a
+cluster-scoped kind), shared by every page of parents and joined in memory,
+so the number of requests does not grow with the number of parents.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import errors
+from . import errors, selectors
 from .discovery import Discovery, Resource
 from .fieldmaps import Relation
-from .formats import label_selector
 from .kube import Api, list_all, resource_version
 
 JSON = dict[str, Any]
 
 
-Scope = tuple[str, tuple[tuple[str, str], ...]]  # a list path and its sorted query: what --watch watches
+@dataclass(frozen=True)
+class ListScope:
+    """A list path and its query: what --watch watches to see changes to what is shown."""
+
+    path: str
+    query: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, path: str, params: dict[str, Any] | None = None) -> ListScope:
+        return cls(path, tuple(sorted((k, str(v)) for k, v in (params or {}).items() if v not in (None, ""))))
+
+    @classmethod
+    def by_name(cls, resource: Resource, namespace: str | None, name: str) -> ListScope:
+        return cls.of(resource.path(namespace), {"fieldSelector": f"metadata.name={name}"})
+
+    @property
+    def params(self) -> dict[str, str]:
+        return dict(self.query)
 
 
-def scope(path: str, params: dict[str, Any]) -> Scope:
-    return path, tuple(sorted((k, str(v)) for k, v in params.items() if v not in (None, "")))
-
-
-def by_name(resource: Resource, namespace: str | None, name: str) -> Scope:
-    return scope(resource.path(namespace), {"fieldSelector": f"metadata.name={name}"})
+Watch = tuple[ListScope, str]  # a scope and the resourceVersion of what was shown from it
 
 
 @dataclass
 class Found:
+    """A relation's objects for one parent."""
+
     relation: Relation
     resource: Resource | None
     objects: list[JSON] = field(default_factory=list)
     warning: str | None = None
-    watches: list[tuple[Scope, str]] = field(default_factory=list)  # each with the resourceVersion shown
+    watches: list[Watch] = field(default_factory=list)
 
 
 def _names(value: Any) -> list[str]:
@@ -50,52 +71,154 @@ def _names(value: Any) -> list[str]:
     return seen
 
 
-def list_scope(relation: Relation, resource: Resource, parent: JSON) -> tuple[str, dict[str, Any]] | None:
-    """Where selected or owned objects live, as a list path and query."""
-    namespace = (parent.get("metadata") or {}).get("namespace")
-    if relation.selector is not None:
-        selector = label_selector(relation.selector.value(parent))
-        if not selector:
-            return None  # an empty selector would select everything: show nothing instead
-        return resource.path(namespace), {"labelSelector": selector}
-    if relation.owned:
-        return resource.path(namespace), {}
-    return None
+def _meta(obj: JSON) -> JSON:
+    return obj.get("metadata") or {}
 
 
-def fetch(api: Api, discovery: Discovery, relation: Relation, parent: JSON) -> Found:
-    resource = discovery.find(relation.group, relation.kind)
-    if resource is None:
-        return Found(relation, None, warning=f"{relation.kind} is not served by this cluster")
-    try:
-        return _objects(api, Found(relation, resource), resource, parent)
-    except (errors.ForbiddenError, errors.UnauthorizedError) as exc:
-        return Found(relation, resource, warning=f"{relation.name}: {exc.message}")
+def _by_name(objects: list[JSON]) -> list[JSON]:
+    return sorted(objects, key=lambda o: _meta(o).get("name", ""))
 
 
-def _objects(api: Api, found: Found, resource: Resource, parent: JSON) -> Found:
-    relation = found.relation
-    meta = parent.get("metadata") or {}
-    if relation.ref_name is not None:
-        namespace = meta.get("namespace")
-        if relation.ref_namespace is not None:
-            namespace = relation.ref_namespace.value(parent) or namespace
-        for name in _names(relation.ref_name.value(parent)):
+class Related:
+    """Reads every relation of a map for a batch of parents of one kind."""
+
+    def __init__(self, api: Api, discovery: Discovery, pool: ThreadPoolExecutor, batch: bool) -> None:
+        self.api, self.discovery, self.pool, self.batch = api, discovery, pool, batch
+        self._lists: dict[ListScope, Any] = {}  # futures of lists already asked for, shared across pages
+
+    def _list(self, scope: ListScope) -> Any:
+        if scope not in self._lists:
+            self._lists[scope] = self.pool.submit(list_all, self.api, scope.path, scope.params)
+        return self._lists[scope]
+
+    def _get(self, resource: Resource, namespace: str | None, name: str) -> Any:
+        return self.pool.submit(self._get_or_none, resource.path(namespace, name))
+
+    def _get_or_none(self, path: str) -> JSON | None:
+        try:
+            return self.api.get(path)
+        except errors.NotFoundError:
+            return None  # a dangling reference: the field on the object still shows the name
+
+    def start(self, relation: Relation, parents: list[JSON]) -> Callable[[], list[Found]]:
+        """Ask for a relation's objects for every parent; the returned call waits and joins them."""
+        resource = self.discovery.find(relation.group, relation.kind)
+        if resource is None:
+            warning = f"{relation.kind} is not served by this cluster"
+            return lambda: [Found(relation, None, warning=warning) for _ in parents]
+        if relation.ref_name is not None:
+            join = self._refs(relation, resource, parents)
+        elif relation.selector is not None:
+            join = self._selected(relation, resource, parents)
+        else:
+            join = self._owned(relation, resource, parents)
+
+        def finish() -> list[Found]:
             try:
-                obj = api.get(resource.path(namespace, name))
-            except errors.NotFoundError:
-                continue  # a dangling reference: the field on the object still shows the name
-            found.objects.append(obj)
-            found.watches.append((by_name(resource, namespace, name), resource_version(obj)))
-        return found
-    where = list_scope(relation, resource, parent)
-    if where is None:
-        return found
-    listing = list_all(api, *where)
-    found.watches.append((scope(*where), resource_version(listing)))
-    items = listing.get("items") or []
-    if relation.owned:
-        uid = meta.get("uid")
-        items = [o for o in items if any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences") or [])]
-    found.objects = sorted(items, key=lambda o: o["metadata"]["name"])
-    return found
+                return join()
+            except (errors.ForbiddenError, errors.UnauthorizedError) as exc:
+                return [Found(relation, resource, warning=f"{relation.name}: {exc.message}") for _ in parents]
+
+        return finish
+
+    def _refs(self, relation: Relation, resource: Resource, parents: list[JSON]) -> Callable[[], list[Found]]:
+        wanted: list[list[tuple[str | None, str]]] = []
+        for parent in parents:
+            namespace = _meta(parent).get("namespace")
+            if relation.ref_namespace is not None:
+                namespace = relation.ref_namespace.value(parent) or namespace
+            namespace = namespace if resource.namespaced else None
+            assert relation.ref_name is not None
+            wanted.append([(namespace, n) for n in _names(relation.ref_name.value(parent))])
+        per_namespace: dict[str | None, set[str]] = defaultdict(set)
+        for refs in wanted:
+            for namespace, name in refs:
+                per_namespace[namespace].add(name)
+        gets: dict[tuple[str | None, str], Any] = {}
+        lists: dict[str | None, Any] = {}
+        for namespace, names in per_namespace.items():
+            if not self.batch:
+                for name in names:
+                    gets[(namespace, name)] = self._get(resource, namespace, name)
+            else:
+                lists[namespace] = (
+                    ListScope.of(resource.path(namespace)),
+                    self._list(ListScope.of(resource.path(namespace))),
+                )
+
+        def join() -> list[Found]:
+            index: dict[tuple[str | None, str], tuple[JSON, Watch]] = {}
+            for key, fut in gets.items():
+                obj = fut.result()
+                if obj is not None:
+                    index[key] = (obj, (ListScope.by_name(resource, key[0], key[1]), resource_version(obj)))
+            for namespace, (scope, fut) in lists.items():
+                listing = fut.result()
+                watch = (scope, resource_version(listing))
+                for obj in listing.get("items") or []:
+                    index[(namespace, _meta(obj).get("name", ""))] = (obj, watch)
+            out = []
+            for refs in wanted:
+                found = Found(relation, resource)
+                for key in refs:
+                    if key in index:
+                        obj, watch = index[key]
+                        found.objects.append(obj)
+                        if watch not in found.watches:
+                            found.watches.append(watch)
+                out.append(found)
+            return out
+
+        return join
+
+    def _selected(self, relation: Relation, resource: Resource, parents: list[JSON]) -> Callable[[], list[Found]]:
+        assert relation.selector is not None
+        chosen = [relation.selector.value(p) for p in parents]
+        per_namespace: dict[str | None, list[str]] = defaultdict(list)
+        for parent, selector in zip(parents, chosen, strict=True):
+            query = selectors.to_query(selector)
+            if query and query not in per_namespace[_meta(parent).get("namespace")]:
+                per_namespace[_meta(parent).get("namespace")].append(query)
+        scopes: dict[str | None, ListScope] = {}
+        for namespace, queries in per_namespace.items():
+            # One selector: the server selects. Several: one list of the keys they all require, matched here.
+            query = queries[0] if len(queries) == 1 else selectors.common_keys([c for c in chosen if c])
+            scopes[namespace] = ListScope.of(resource.path(namespace), {"labelSelector": query})
+            self._list(scopes[namespace])
+
+        def join() -> list[Found]:
+            out = []
+            for parent, selector in zip(parents, chosen, strict=True):
+                namespace = _meta(parent).get("namespace")
+                found = Found(relation, resource)
+                if namespace in scopes and selectors.to_query(selector):
+                    listing = self._list(scopes[namespace]).result()
+                    found.objects = _by_name(
+                        [o for o in listing.get("items") or [] if selectors.matches(selector, _meta(o).get("labels"))]
+                    )
+                    found.watches.append((scopes[namespace], resource_version(listing)))
+                out.append(found)
+            return out
+
+        return join
+
+    def _owned(self, relation: Relation, resource: Resource, parents: list[JSON]) -> Callable[[], list[Found]]:
+        scopes = {ns: ListScope.of(resource.path(ns)) for ns in {_meta(p).get("namespace") for p in parents}}
+        for scope in scopes.values():
+            self._list(scope)
+
+        def join() -> list[Found]:
+            out = []
+            for parent in parents:
+                scope = scopes[_meta(parent).get("namespace")]
+                listing = self._list(scope).result()
+                uid = _meta(parent).get("uid")
+                owned = [
+                    o
+                    for o in listing.get("items") or []
+                    if any(r.get("uid") == uid for r in _meta(o).get("ownerReferences") or [])
+                ]
+                out.append(Found(relation, resource, _by_name(owned), watches=[(scope, resource_version(listing))]))
+            return out
+
+        return join

@@ -1,57 +1,46 @@
 """Rendering: details as a table for people, or as stable JSON/YAML documents for scripts.
 
-Pure functions of (details, now, output stream). Table cells are escaped so a
-value cannot move the cursor or recolour the terminal.
+Rendering lays out what collection evaluated and escapes it: table cells
+are escaped line by line so a value cannot move the cursor or recolour the
+terminal. Documents are written by C encoders (orjson, libyaml), one at a
+time, so a long list streams out as it is read. Table-only libraries are
+imported only for tables.
 """
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
-import yaml
-from tabulate import tabulate
+import orjson
 
-from .details import Details, Item, event_time
+from .details import Details, Evaluated, event_time
 from .fieldmaps import Field
 from .formats import NONE, age, human_duration, parse_time
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
 def escape(text: str) -> str:
     """Terminal control characters as visible escapes: \\x1b[31m cannot colour anything."""
-    named = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
-    return _CONTROL.sub(lambda m: named.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, str):
-        return escape(value)
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    if isinstance(value, dict):
-        return {escape(str(k)): _clean(v) for k, v in value.items()}
-    return value
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
 # ---------------------------------------------------------------- documents
 
 
-def _fields_json(item: Item, now: datetime) -> dict[str, Any]:
-    return {f.name: f.json(f.extract(item.obj), now) for f in item.fields}
-
-
-def _item_json(item: Item, now: datetime) -> dict[str, Any]:
+def _item_json(item: Evaluated) -> dict[str, Any]:
     return {
         "apiVersion": item.resource.api_version,
         "kind": item.resource.kind,
         "name": item.name,
         "namespace": item.namespace,
-        "status": item.status,
-        "fields": _fields_json(item, now),
+        "status": item.evaluation.status,
+        "statusReason": item.evaluation.reason,
+        "fields": item.evaluation.values,
     }
 
 
@@ -68,11 +57,11 @@ def _event_json(e: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def document(details: Details, now: datetime) -> dict[str, Any]:
+def document(details: Details) -> dict[str, Any]:
     """The stable machine-readable form (README: JSON output)."""
-    item = details.item
+    item = details.subject
     meta = item.obj["metadata"]
-    head = _item_json(item, now)
+    head = _item_json(item)
     fields = head.pop("fields")  # it follows the metadata in the document
     return {
         **head,
@@ -84,19 +73,42 @@ def document(details: Details, now: datetime) -> dict[str, Any]:
             for o in meta.get("ownerReferences") or []
         ],
         "fields": fields,
-        "related": {rel.name: [_item_json(i, now) for i in items] for rel, items in details.related},
+        "related": {rel.name: [_item_json(i) for i in items] for rel, items in details.related},
         "events": [_event_json(e) for e in details.events],
         "warnings": list(details.warnings),
     }
 
 
-def write_json(docs: list[dict[str, Any]] | dict[str, Any], out: TextIO) -> None:
-    json.dump(docs, out, indent=2, ensure_ascii=False)
-    out.write("\n")
+_JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
 
 
-def write_yaml(docs: list[dict[str, Any]] | dict[str, Any], out: TextIO) -> None:
-    yaml.safe_dump(docs, out, sort_keys=False, allow_unicode=True, default_flow_style=False)
+def write_json(docs: Iterable[dict[str, Any]] | dict[str, Any], out: BinaryIO) -> None:
+    """One document, or a JSON array written one element at a time (`[]` when empty)."""
+    if isinstance(docs, dict):
+        out.write(orjson.dumps(docs, option=_JSON_OPTIONS) + b"\n")
+        return
+    sep = b"[\n  "
+    for doc in docs:
+        out.write(sep + orjson.dumps(doc, option=_JSON_OPTIONS).replace(b"\n", b"\n  "))
+        sep = b",\n  "
+    out.write(b"[]\n" if sep == b"[\n  " else b"\n]\n")
+
+
+def write_yaml(docs: Iterable[dict[str, Any]] | dict[str, Any], out: TextIO) -> None:
+    """The same documents as YAML (libyaml's emitter); a list is a sequence written item by item."""
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    options = {"Dumper": dumper, "sort_keys": False, "allow_unicode": True, "default_flow_style": False}
+    if isinstance(docs, dict):
+        yaml.dump(docs, out, **options)  # type: ignore[call-overload]
+        return
+    empty = True
+    for doc in docs:
+        yaml.dump([doc], out, **options)  # type: ignore[call-overload]
+        empty = False
+    if empty:
+        out.write("[]\n")
 
 
 # ---------------------------------------------------------------- tables
@@ -106,12 +118,14 @@ def _visible(fields: tuple[Field, ...], wide: bool) -> list[Field]:
     return [f for f in fields if not f.json_only and (wide or not f.wide)]
 
 
-def _cell(f: Field, item: Item, now: datetime) -> str:
-    return f.table(_clean(f.extract(item.obj)), now)
+def _cell(item: Evaluated, f: Field) -> str:
+    texts = item.evaluation.texts
+    assert texts is not None, "collected without table text"
+    return "\n".join(escape(line) for line in texts[f.name])
 
 
 def _header(details: Details, now: datetime) -> list[tuple[str, str]]:
-    item = details.item
+    item = details.subject
     meta = item.obj["metadata"]
     owners = ", ".join(f"{o.get('kind')}/{o.get('name')}" for o in meta.get("ownerReferences") or [])
     rows = [("Name", meta["name"])]
@@ -119,12 +133,10 @@ def _header(details: Details, now: datetime) -> list[tuple[str, str]]:
         rows.append(("Namespace", meta.get("namespace") or NONE))
     rows += [
         ("Kind", f"{item.resource.kind} ({item.resource.api_version})"),
-        ("Status", item.status),
+        ("Status", item.evaluation.status),
+        ("Status Reason", item.evaluation.reason or NONE),
         ("Age", age(meta.get("creationTimestamp"), now)),
-        (
-            "Labels",
-            ",".join(f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items())) or NONE,
-        ),
+        ("Labels", ",".join(f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items())) or NONE),
         ("Owner", owners or NONE),
     ]
     return [(k, escape(v)) for k, v in rows]
@@ -135,15 +147,19 @@ def _indent(text: str, by: str = "  ") -> str:
 
 
 def table(details: Details, now: datetime, wide: bool, out: TextIO) -> None:
-    item = details.item
+    from tabulate import tabulate
+
+    def grid(rows: list[list[str]], headers: list[str] | None = None) -> str:
+        return tabulate(rows, headers=headers or (), tablefmt="plain", disable_numparse=True)
+
+    item = details.subject
     rows = _header(details, now)
     for f in _visible(item.fields, wide):
-        value = _cell(f, item, now)
+        value = _cell(item, f)
         if f.omit_empty and value == NONE:
             continue
         rows.append((f.title, value))
-    out.write(tabulate([(f"{k}:", v) for k, v in rows], tablefmt="plain", disable_numparse=True))
-    out.write("\n")
+    out.write(grid([[f"{k}:", v] for k, v in rows]) + "\n")
     for rel, items in details.related:
         out.write(f"\n{rel.title}:")
         if not items:
@@ -152,38 +168,25 @@ def table(details: Details, now: datetime, wide: bool, out: TextIO) -> None:
         fields = _visible(rel.fields, wide)
         # Related objects share the object's namespace unless the map reads theirs from it (a PV's claim).
         show_ns = items[0].resource.namespaced and rel.ref_namespace is not None
-        headers = ["NAME", *(["NAMESPACE"] if show_ns else []), "STATUS", *(f.title.upper() for f in fields)]
+        headers = ["NAME", *(["NAMESPACE"] if show_ns else []), "STATUS"]
+        headers += [*(["STATUS REASON"] if wide else []), *(f.title.upper() for f in fields)]
         body = []
         for i in items:
-            ns = [i.namespace or NONE] if show_ns else []
-            body.append([escape(i.name), *ns, i.status, *(_cell(f, i, now) for f in fields)])
+            ns = [escape(i.namespace or NONE)] if show_ns else []
+            reason = [escape(i.evaluation.reason or NONE)] if wide else []
+            body.append([escape(i.name), *ns, i.evaluation.status, *reason, *(_cell(i, f) for f in fields)])
         out.write(f" {len(items)}\n")
-        out.write(_indent(tabulate(body, headers=headers, tablefmt="plain", disable_numparse=True)) + "\n")
+        out.write(_indent(grid(body, headers)) + "\n")
     out.write("\nEvents:")
     if not details.events:
         out.write(f" {NONE}\n")
-    else:
-        body = []
-        for e in details.events:
-            ev = _event_json(e)
-            when = parse_time(ev["lastTimestamp"])
-            seen = human_duration((now - when).total_seconds()) if when else NONE
-            count = f" (x{ev['count']})" if ev["count"] and ev["count"] > 1 else ""
-            body.append(
-                [
-                    ev["type"] or NONE,
-                    ev["reason"] or NONE,
-                    seen + count,
-                    ev["source"] or NONE,
-                    escape(ev["message"] or ""),
-                ]
-            )
-        out.write(
-            "\n"
-            + _indent(
-                tabulate(
-                    body, headers=["TYPE", "REASON", "AGE", "FROM", "MESSAGE"], tablefmt="plain", disable_numparse=True
-                )
-            )
-            + "\n"
-        )
+        return
+    body = []
+    for e in details.events:
+        ev = _event_json(e)
+        when = parse_time(ev["lastTimestamp"])
+        seen = human_duration((now - when).total_seconds()) if when else NONE
+        count = f" (x{ev['count']})" if ev["count"] and ev["count"] > 1 else ""
+        cells = [ev["type"] or NONE, ev["reason"] or NONE, seen + count, ev["source"] or NONE, ev["message"] or ""]
+        body.append([escape(str(c)) for c in cells])
+    out.write("\n" + _indent(grid(body, ["TYPE", "REASON", "AGE", "FROM", "MESSAGE"])) + "\n")

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import errors
 from .kube import Api, resource_version
-from .relations import Scope
+from .relations import ListScope, Watch
 
 WATCH_SECONDS = 300
 RETRIES = 5  # consecutive failed reconnects before a dropped watch ends the command
@@ -26,15 +26,14 @@ def _resource_version(api: Api, path: str, params: dict[str, Any]) -> str:
     return resource_version(api.get(path, {**params, "limit": 1}))
 
 
-def stream(api: Api, scope: Scope, version: str, stop: threading.Event, backoff: float = 0.5) -> Iterator[str]:
+def stream(api: Api, scope: ListScope, version: str, stop: threading.Event, backoff: float = 0.5) -> Iterator[str]:
     """Yield the type of every change in one collection after `version`.
 
     A stream the server ends is resumed from the last version seen; a dropped
     connection is resumed the same way after a growing pause (ending after
     RETRIES failures in a row); an expired version (410 Gone) is relisted.
     """
-    path, query = scope
-    params = dict(query)
+    path, params = scope.path, scope.params
     version = version or _resource_version(api, path, params)
     failures = 0
     while not stop.is_set():
@@ -71,15 +70,15 @@ class Watcher:
         self.api = api
         self.stop = threading.Event()
         self.queue: queue.Queue[Any] = queue.Queue()
-        self.scopes: set[Scope] = set()
+        self.scopes: set[ListScope] = set()
 
-    def ensure(self, watches: list[tuple[Scope, str]]) -> None:
+    def ensure(self, watches: list[Watch]) -> None:
         for scope, version in watches:
             if scope not in self.scopes:
                 self.scopes.add(scope)
                 threading.Thread(target=self._run, args=(scope, version), daemon=True, name=f"watch {scope}").start()
 
-    def _run(self, scope: Scope, version: str) -> None:
+    def _run(self, scope: ListScope, version: str) -> None:
         try:
             for change in stream(self.api, scope, version, self.stop):
                 self.queue.put(change)
@@ -100,7 +99,7 @@ class Watcher:
 def run(
     api: Api,
     collect: Callable[[], Any],
-    watches_of: Callable[[Any], list[tuple[Scope, str]]],
+    watches_of: Callable[[Any], list[Watch]],
     versions_of: Callable[[Any], Any],
     render: Callable[[Any], None],
 ) -> None:

@@ -1,0 +1,161 @@
+"""Evaluate a field map against one object: its status, the reason, and its field values.
+
+`evaluate(field_map, obj, now)` is a pure function, as kstatus's Compute is:
+no I/O, the same answer for the same object and time. Collection stores the
+result; rendering only lays it out and escapes it.
+
+Rule semantics (README: Status rules): rules are tried in order, the common
+rules of `_common.yaml` first; a rule holds when all its conditions hold. A
+condition over a path with several values holds when `any` value satisfies it
+(the default) or, with `match: all`, when every value does; a path with no
+value is one missing value. With `forEach`, the conditions are tried against
+each element of a list and the reason is read from the element that matched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .expr import Expr
+from .fieldmaps import Condition, Field, FieldMap, Rule, Template
+from .formats import FORMATTERS, NONE, Lines
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What a map says of one object: status, why, and each field (JSON value; table lines if asked)."""
+
+    status: str
+    reason: str | None
+    values: dict[str, Any]
+    texts: dict[str, tuple[str, ...]] | None = None
+
+
+def _same(a: Any, b: Any) -> bool:
+    # An omitted integer field is zero in the API (status.readyReplicas of a scaled-down Deployment).
+    if (isinstance(a, int | float) and b is None) or (a is None and isinstance(b, int | float)):
+        return (a or 0) == (b or 0)
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    return (None if a is None else str(a)) == (None if b is None else str(b))
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return None
+
+
+def _test(op: str, value: Any, want: Any) -> bool:
+    """One value against the operand (a Path operand is already read)."""
+    if op == "exists":
+        return (value is not None) == bool(want)
+    if op in ("equals", "equalsPath"):
+        return _same(value, want)
+    if op == "notEquals":
+        return not _same(value, want)
+    if op == "in":
+        return any(_same(value, w) for w in want)
+    left, right = _number(value), _number(want)
+    if left is None or right is None:
+        return False
+    return left > right if op == "greaterThan" else left < right  # lessThan, lessThanPath
+
+
+def holds(condition: Condition, obj: Any) -> bool:
+    values = [v for v in condition.path.values(obj) if v is not None] or [None]
+    want = condition.operand
+    if isinstance(want, Expr):
+        want = want.value(obj)
+    test = (_test(condition.operator, v, want) for v in values)
+    return any(test) if condition.quantifier == "any" else all(test)
+
+
+def _text(value: Any) -> str:
+    if value is None or value in ("", [], {}):
+        return NONE
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(_text(v) for v in value)
+    if isinstance(value, dict):
+        return ",".join(f"{k}={_text(v)}" for k, v in value.items())
+    return str(value)
+
+
+def reason_of(template: Template | None, obj: Any) -> str | None:
+    """The one-line reason a template gives for an object (or a list element)."""
+    if template is None:
+        return None
+    if template.condition is not None:
+        found = [
+            c
+            for c in ((obj.get("status") or {}).get("conditions") or [] if isinstance(obj, dict) else [])
+            if isinstance(c, dict) and c.get("type") == template.condition
+        ]
+        if not found:
+            return f"{template.condition} condition missing"
+        c = found[0]
+        return f"{c.get('type')}={c.get('status')}" + (f" ({c['reason']})" if c.get("reason") else "")
+    return "".join(p if isinstance(p, str) else _text(p.value(obj)) for p in template.parts)
+
+
+def _default_reason(rule: Rule, obj: Any) -> str:
+    """Without a reason in the map: the first condition's path and the value seen."""
+    c = rule.when[0]
+    return f"{c.path.source}={_text(c.path.value(obj))}"
+
+
+def status_of(field_map: FieldMap, obj: dict[str, Any]) -> tuple[str, str | None]:
+    """The first rule that holds gives the status and its reason; otherwise the map's default."""
+    for rule in field_map.rules:
+        targets = [obj] if rule.for_each is None else rule.for_each.values(obj)
+        for target in targets:
+            if all(holds(c, target) for c in rule.when):
+                return rule.status, reason_of(rule.reason, target) or _default_reason(rule, target)
+    return field_map.default_status, reason_of(field_map.default_reason, obj)
+
+
+def extract(field: Field, obj: dict[str, Any]) -> Any:
+    """The raw value; `default` stands in for a missing one (the API omits zero counts)."""
+    if len(field.paths) == 1:
+        value = field.paths[0].value(obj)
+        return field.default if value is None else value
+    return [p.value(obj) for p in field.paths]
+
+
+def _lines(text: Lines) -> tuple[str, ...]:
+    return (str(text),) if isinstance(text, str) else tuple(text)
+
+
+def field_json(field: Field, raw: Any, now: datetime) -> Any:
+    formatter = FORMATTERS[field.format]
+    return formatter.json(raw, now, field.args) if formatter.takes_args else formatter.json(raw, now)
+
+
+def field_text(field: Field, raw: Any, now: datetime) -> tuple[str, ...]:
+    formatter = FORMATTERS[field.format]
+    text = formatter.table(raw, now, field.args) if formatter.takes_args else formatter.table(raw, now)
+    return _lines(text)
+
+
+def evaluate(
+    field_map: FieldMap,
+    obj: dict[str, Any],
+    now: datetime,
+    fields: tuple[Field, ...] | None = None,
+    table: bool = False,
+) -> Evaluation:
+    """Status, reason and field values of `obj` by its map (or by `fields`, a relation's, for related objects).
+
+    JSON values are always computed; table lines only when `table` is true.
+    """
+    status, reason = status_of(field_map, obj)
+    shown = field_map.fields if fields is None else fields
+    raws = [(f, extract(f, obj)) for f in shown]
+    values = {f.name: field_json(f, raw, now) for f, raw in raws}
+    texts = {f.name: field_text(f, raw, now) for f, raw in raws} if table else None
+    return Evaluation(status, reason, values, texts)

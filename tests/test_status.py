@@ -1,0 +1,51 @@
+"""Status rules as a pure function, table-tested: tests/status/<kind>.yaml holds the cases.
+
+Each case is an object literal and the status and reason the built-in map
+must give it (the generic map's cases stand for any CRD). Every built-in map
+has at least six cases: healthy, progressing and failed paths, a
+multi-container or multi-condition edge, terminating, a stale observedGeneration.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubectl_cyclops.evaluate import evaluate
+from kubectl_cyclops.fieldmaps import FieldMaps
+
+CASES = Path(__file__).parent / "status"
+MAPS = FieldMaps()
+NOW = datetime(2026, 11, 22, tzinfo=UTC)
+
+
+def _files() -> dict[str, dict[str, Any]]:
+    return {p.stem: yaml.safe_load(p.read_text()) for p in sorted(CASES.glob("*.yaml"))}
+
+
+FILES = _files()
+
+
+def test_every_builtin_map_has_at_least_six_cases() -> None:
+    kinds = {(doc["group"], doc["kind"]): len(doc["cases"]) for doc in FILES.values()}
+    for fmap in MAPS.all():
+        key = ("stable.example.com", "CronTab") if fmap.kind == "*" else (fmap.group, fmap.kind)
+        assert kinds.get(key, 0) >= 6, key
+
+
+@pytest.mark.parametrize(
+    ("file", "index"),
+    [(name, i) for name, doc in FILES.items() for i in range(len(doc["cases"]))],
+    ids=[f"{name}: {case['name']}" for name, doc in FILES.items() for case in doc["cases"]],
+)
+def test_status_case(file: str, index: int) -> None:
+    doc = FILES[file]
+    case = doc["cases"][index]
+    fmap = MAPS.get(doc["group"], doc["kind"])
+    obj = {"apiVersion": "v1", "kind": doc["kind"], **case["object"]}
+    result = evaluate(fmap, obj, NOW)
+    assert (result.status, result.reason) == (case["status"], case["reason"])
