@@ -26,22 +26,26 @@ controlplane: ## Build (or find cached) kube-apiserver, controller-manager, sche
 	bash e2e/controlplane/build.sh
 
 cluster: venv ## Start a local cluster in the background; kubeconfig in .e2e/kubeconfig
-	$(BIN)/python -m e2e.harness.local up --state $(STATE)
+	$(BIN)/python -m e2e.harness.control up --state $(STATE)
 	@echo "try: kubectl --kubeconfig $(STATE)/kubeconfig get nodes   (kubectl is in $(BIN))"
 
 cluster-down: venv ## Stop the local cluster started by `make cluster` and remove its files
-	$(BIN)/python -m e2e.harness.local down --state $(STATE)
+	$(BIN)/python -m e2e.harness.control down --state $(STATE)
 
 demo: venv ## Start a cluster, apply the PV and Job fixtures, print `kubectl cyclops details`
 	$(BIN)/python -m e2e.demo --state $(STATE)
 
-lint: venv ## ruff lint and format check
+lint: venv ## ruff, mypy --strict on the plugin, import contracts, README flag tables up to date
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/cog --check -I . README.md
 
-fmt: venv
+fmt: venv ## ruff fixes and formatting; regenerate the README's flag tables
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+	$(BIN)/cog -r -I . README.md
 
 unit: venv ## Unit tests (recorded API responses, no cluster)
 	$(BIN)/pytest tests

@@ -1,89 +1,162 @@
-"""`make bench`: the plugin against kubectl on the same cluster, in the same run.
+"""`make bench`: the plugin against kubectl for the same facts, on one local cluster, in one run.
 
-For a Job and a PersistentVolume it times, interleaved, `kubectl cyclops details`
-(table and JSON), `kubectl describe`, and the `kubectl get` calls a script would
-need for the same facts. It prints medians and ratios; nothing is asserted.
+It starts its own local cluster (controller-manager without QPS limits, so
+thousands of objects settle in seconds) and creates its fixtures: a Job with
+3 pods, a Job with 1,000 pods, a bound PersistentVolume, and 3,000 PVs of
+which 1,500 are bound to claims. For each case it runs `kubectl cyclops ...`
+as users do and the kubectl commands that show the same facts, alternating
+A and B, and prints medians, their ratio and each side's peak memory (the
+largest resident set of any of its processes). Nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
+import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from pathlib import Path
+from datetime import UTC, datetime
 
-from e2e.harness.k8s import VENV_BIN, Cluster, has_condition, phase
+import yaml
+
+from e2e.harness.k8s import VENV_BIN, Cluster, has_condition
 from e2e.harness.local import LocalCluster
 
 NS = "bench"
+SCALE_PVS, SCALE_CLAIMS = 3000, 1500
 
 
-def timed(cluster: Cluster, commands: list[list[str]]) -> float:
-    """Wall time of running the commands one after another (a script's view)."""
-    started = time.perf_counter()
+def run(env: dict[str, str], commands: list[list[str]]) -> tuple[float, int]:
+    """Wall time of the commands one after another, and the peak RSS (KiB) of any of them."""
+    started, peak = time.perf_counter(), 0
     for cmd in commands:
-        subprocess.run([str(VENV_BIN / "kubectl"), *cmd], env=cluster.env(), capture_output=True, check=True)
-    return time.perf_counter() - started
+        proc = subprocess.Popen([str(VENV_BIN / cmd[0]), *cmd[1:]], env=env, stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            raise SystemExit(f"bench: {' '.join(cmd)} exited {proc.returncode}")
+        peak = max(peak, usage.ru_maxrss)
+    return time.perf_counter() - started, peak
+
+
+def scale_fixtures(cluster: Cluster) -> None:
+    """3,000 hostPath PVs labelled set=scale, the first 1,500 pre-bound to claims in NS."""
+    docs: list[dict] = [
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": "scale"},
+            "provisioner": "kubernetes.io/no-provisioner",
+            "volumeBindingMode": "Immediate",
+        }
+    ]
+    for i in range(SCALE_PVS):
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": f"scale-{i:04d}", "labels": {"set": "scale"}},
+                "spec": {
+                    "capacity": {"storage": "1Gi"},
+                    "accessModes": ["ReadWriteOnce"],
+                    "storageClassName": "scale",
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "hostPath": {"path": f"/tmp/scale/{i}"},
+                },
+            }
+        )
+    for i in range(SCALE_CLAIMS):
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": f"scale-{i:04d}", "namespace": NS},
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "storageClassName": "scale",
+                    "volumeName": f"scale-{i:04d}",
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            }
+        )
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+        yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": docs}, f)
+        f.flush()
+        cluster.kubectl("apply", "--server-side", "-f", f.name)
+    bound = lambda pvs: sum((p.get("status") or {}).get("phase") == "Bound" for p in pvs) >= SCALE_CLAIMS  # noqa: E731
+    cluster.wait("PersistentVolume", bound, labels="set=scale", timeout=600)
+
+
+def cases(pv: str, claim: str, big_uid: str, pi_uid: str) -> dict[str, tuple[list[list[str]], list[list[str]]]]:
+    """name: (the plugin's command, the kubectl commands for the same facts)."""
+    k = "kubectl"
+    return {
+        "details job pi (3 pods)": (
+            [[k, "cyclops", "details", "job", "pi", "-n", NS]],
+            [[k, "describe", "job", "pi", "-n", NS], [k, "get", "pods", "-n", NS, "-l", f"controller-uid={pi_uid}"]],
+        ),
+        "details pv NAME": (
+            [[k, "cyclops", "details", "pv", pv]],
+            [[k, "describe", "pv", pv], [k, "get", "pvc", claim, "-n", NS], [k, "get", "storageclass", f"{pv}-class"]],
+        ),
+        "details job big (1,000 pods)": (
+            [[k, "cyclops", "details", "job", "big", "-n", NS]],
+            [[k, "describe", "job", "big", "-n", NS], [k, "get", "pods", "-n", NS, "-l", f"controller-uid={big_uid}"]],
+        ),
+        "details pv -l set=scale -o json (3,000)": (
+            [[k, "cyclops", "details", "pv", "-l", "set=scale", "-o", "json"]],
+            [[k, "get", "pv", "-l", "set=scale", "-o", "json"], [k, "get", "pvc", "-A", "-o", "json"]],
+        ),
+        "details pv -l set=scale (table, 3,000)": (
+            [[k, "cyclops", "details", "pv", "-l", "set=scale"]],
+            [[k, "get", "pv", "-l", "set=scale", "-o", "json"], [k, "get", "pvc", "-A", "-o", "json"]],
+        ),
+        "kubectl-cyclops --version": (
+            [["kubectl-cyclops", "--version"]],
+            [[k, "version", "--client"]],
+        ),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--state", default=".e2e", help="use the cluster of `make cluster` when it runs")
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--only", help="run only the cases whose name contains this text")
     args = parser.parse_args()
-    state = Path(args.state) / "cluster.json"
-    local = None
-    if state.exists():
-        cluster = Cluster(Path(json.loads(state.read_text())["kubeconfig"]))
-    else:
-        local = LocalCluster().start()
+    with LocalCluster(extra_args=("--disable-qps-limits",), timeout=120) as local:
         cluster = Cluster(local.kubeconfig)
-    try:
-        cluster.kubectl("create", "namespace", NS, check=False)
-        cluster.apply("job", name="bench", namespace=NS, completions=3, parallelism=3)
+        cluster.kubectl("create", "namespace", NS)
+        cluster.apply("job", name="pi", namespace=NS, completions=3, parallelism=3)
+        cluster.apply("job", name="big", namespace=NS, completions=1000, parallelism=1000)
         cluster.apply("pv-hostpath", name="bench-pv", namespace=NS)
-        cluster.wait_one("Job", "bench", has_condition("Complete"), namespace=NS)
-        cluster.wait_one("PersistentVolume", "bench-pv", phase("Bound"))
-        cluster.cyclops("details", "job", "bench", "-n", NS)  # warm the discovery cache, as in daily use
-        job_uid = cluster.get("job", "bench", NS)["metadata"]["uid"]
-        cases = {
-            "Job": {
-                "cyclops details (table)": [["cyclops", "details", "job", "bench", "-n", NS]],
-                "cyclops details -o json": [["cyclops", "details", "job", "bench", "-n", NS, "-o", "json"]],
-                "kubectl describe": [["describe", "job", "bench", "-n", NS]],
-                "kubectl get x3 (job, pods, events)": [
-                    ["get", "job", "bench", "-n", NS, "-o", "json"],
-                    ["get", "pods", "-n", NS, "-l", f"batch.kubernetes.io/controller-uid={job_uid}", "-o", "json"],
-                    ["get", "events", "-n", NS, "--field-selector", "involvedObject.name=bench", "-o", "json"],
-                ],
-            },
-            "PersistentVolume": {
-                "cyclops details (table)": [["cyclops", "details", "pv", "bench-pv"]],
-                "cyclops details -o json": [["cyclops", "details", "pv", "bench-pv", "-o", "json"]],
-                "kubectl describe": [["describe", "pv", "bench-pv"]],
-                "kubectl get x3 (pv, pvc, storageclass)": [
-                    ["get", "pv", "bench-pv", "-o", "json"],
-                    ["get", "pvc", "bench-pv-claim", "-n", NS, "-o", "json"],
-                    ["get", "storageclass", "bench-pv-class", "-o", "json"],
-                ],
-            },
-        }
-        for kind, commands in cases.items():
-            samples: dict[str, list[float]] = {name: [] for name in commands}
-            for _ in range(args.runs):
-                for name, cmds in commands.items():  # interleaved, so drift hits every command alike
-                    samples[name].append(timed(cluster, cmds))
-            medians = {name: statistics.median(s) for name, s in samples.items()}
-            describe = medians["kubectl describe"]
-            print(f"\n{kind} ({args.runs} runs each, median wall time)")
-            for name, m in medians.items():
-                print(f"  {name:40s} {m * 1000:7.0f} ms   {m / describe:5.2f}x kubectl describe")
-    finally:
-        if local is not None:
-            local.stop()
+        scale_fixtures(cluster)
+        cluster.wait_one("Job", "pi", has_condition("Complete"), namespace=NS)
+        cluster.wait_one("Job", "big", has_condition("Complete"), namespace=NS, timeout=600)
+        env = cluster.env()
+        uid = {j: cluster.get("job", j, NS)["metadata"]["uid"] for j in ("pi", "big")}
+        table = cases("bench-pv", "bench-pv-claim", uid["big"], uid["pi"])
+        run(env, table["details job pi (3 pods)"][0])  # warm the discovery cache, as in daily use
+        print(f"\n{datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, {os.cpu_count()} cores, {args.runs} runs each")
+        print(f"{'case':42s} {'plugin':>9s} {'kubectl':>9s} {'ratio':>6s} {'plugin RSS':>11s} {'kubectl RSS':>12s}")
+        for name, (ours, theirs) in table.items():
+            if args.only and args.only not in name:
+                continue
+            a: list[float] = []
+            b: list[float] = []
+            mem_a = mem_b = 0
+            for _ in range(args.runs):  # alternating, so drift hits both sides alike
+                t, m = run(env, ours)
+                a.append(t)
+                mem_a = max(mem_a, m)
+                t, m = run(env, theirs)
+                b.append(t)
+                mem_b = max(mem_b, m)
+            ma, mb = statistics.median(a), statistics.median(b)
+            print(f"{name:42s} {ma:8.3f}s {mb:8.3f}s {ma / mb:5.2f}x {mem_a / 1024:9.0f}MB {mem_b / 1024:10.0f}MB")
     return 0
 
 

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from e2e.harness import providers
+from e2e.harness.control import up
 from e2e.harness.k8s import VENV_BIN, Cluster, has_condition, phase
-from e2e.harness.local import up
 
 NAMESPACE = "demo"
 

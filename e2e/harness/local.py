@@ -11,14 +11,12 @@ that fails pods labelled `pod-container-running-failed.stage.kwok.x-k8s.io`).
 
 Command line (used by `make cluster` / `make cluster-down`):
 
-    python -m e2e.harness.local up   --state .e2e
-    python -m e2e.harness.local down --state .e2e
+    python -m e2e.harness.control up   --state .e2e
+    python -m e2e.harness.control down --state .e2e
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shutil
 import signal
@@ -250,58 +248,3 @@ def _terminate(pid: int, grace: float = 10.0) -> None:
         time.sleep(0.05)  # polling a dying process with a deadline; no event exists for a non-child
     if alive(pid):
         os.kill(pid, signal.SIGKILL)
-
-
-def up(state_dir: Path, nodes: int = 1) -> LocalCluster:
-    """Start a cluster that outlives this process, recorded in state_dir (kubeconfig, cluster.json)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    cluster = LocalCluster(nodes=nodes, kubeconfig=state_dir / "kubeconfig").start()
-    (state_dir / "cluster.json").write_text(json.dumps(cluster.state(), indent=2))
-    return cluster
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m e2e.harness.local", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=["up", "down", "build"])
-    parser.add_argument("--state", default=".e2e", help="directory for kubeconfig and cluster.json")
-    parser.add_argument("--nodes", type=int, default=1)
-    args = parser.parse_args(argv)
-    state_dir = Path(args.state).resolve()
-    state_file = state_dir / "cluster.json"
-    if args.action == "build":
-        print(build_binaries())
-        return 0
-    if args.action == "down":
-        if not state_file.exists():
-            print(f"no local cluster recorded in {state_file}", file=sys.stderr)
-            return 0
-        state = json.loads(state_file.read_text())
-        if state.get("provider") == "kind":  # `make demo` on a machine with a container engine
-            from .providers import adopt
-
-            adopt(state).stop()
-        else:
-            LocalCluster.from_state(state).stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
-        print("local cluster stopped", file=sys.stderr)
-        return 0
-    if state_file.exists():
-        print(
-            f"a local cluster is already recorded in {state_file}; run `make cluster-down` first",
-            file=sys.stderr,
-        )
-        return 1
-    try:
-        cluster = up(state_dir, args.nodes)
-    except ClusterError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(
-        f"local cluster {cluster.name} ready in {cluster.ready_seconds:.1f}s; kubeconfig: {cluster.kubeconfig}",
-        file=sys.stderr,
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

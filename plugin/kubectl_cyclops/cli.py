@@ -51,38 +51,42 @@ class Group(click.Group):
             ctx.exit(ExitCode.ERROR)
 
 
-def field_map_option(f: Callable) -> Callable:
+def field_map_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--field-maps",
         "field_maps",
         multiple=True,
+        metavar="DIR",
         envvar=FIELD_MAPS_ENV,
         type=click.Path(file_okay=False, dir_okay=True),
-        help=f"Directory of user field maps (repeatable; also ${FIELD_MAPS_ENV}, {os.pathsep}-separated). "
-        "They add kinds or override built-in maps.",
+        help=f"A directory of user field maps; repeatable; also ${FIELD_MAPS_ENV} ({os.pathsep}-separated). "
+        "User maps add kinds and override built-in ones.",
     )(f)
 
 
-def cluster_options(f: Callable) -> Callable:
+def cluster_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """kubectl's connection flags, spelled as kubectl spells them."""
     options = [
         click.option(
             "--kubeconfig",
+            metavar="FILE",
             type=click.Path(dir_okay=False),
-            help="Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).",
+            help="The kubeconfig to use (default: $KUBECONFIG, a list as in kubectl, then ~/.kube/config; "
+            "in a pod without either, the in-cluster service account).",
         ),
-        click.option("--context", help="The kubeconfig context to use."),
+        click.option("--context", metavar="NAME", help="The kubeconfig context (default: the current context)."),
         click.option(
             "--request-timeout",
+            metavar="D",
             default="0",
-            show_default=True,
-            help="How long to wait for each API request (e.g. 5s, 1m); 0 waits forever.",
+            help="Time limit per API request: 0 (none, the default), seconds (5), or a duration (500ms, 5s, 1m30s).",
         ),
         click.option(
             "--cache-dir",
+            metavar="DIR",
             type=click.Path(file_okay=False),
             envvar="KUBECTL_CYCLOPS_CACHE_DIR",
-            help="Discovery cache directory (default: ~/.cache/kubectl-cyclops).",
+            help="The discovery cache (default: ~/.cache/kubectl-cyclops; also $KUBECTL_CYCLOPS_CACHE_DIR).",
         ),
     ]
     return functools.reduce(lambda acc, opt: opt(acc), reversed(options), f)
@@ -112,19 +116,31 @@ def split_target(kind: str, name: str | None) -> tuple[str, str | None]:
 @click.option(
     "-n",
     "--namespace",
-    help="Namespace of the object (default: the context's namespace, else default).",
+    metavar="NS",
+    help="The namespace (default: the context's namespace, else default); ignored for cluster-scoped kinds.",
 )
-@click.option("-A", "--all-namespaces", is_flag=True, help="Across all namespaces (without NAME).")
-@click.option("-l", "--selector", help="Label selector, e.g. app=web,tier!=cache (without NAME).")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Every namespace (only without NAME).")
+@click.option(
+    "-l",
+    "--selector",
+    metavar="SEL",
+    help="A label selector in kubectl's syntax, e.g. 'app=web,tier in (a,b)' (only without NAME).",
+)
 @click.option(
     "-o",
     "--output",
+    metavar="FORMAT",
     type=click.Choice(OUTPUTS),
     default="table",
-    show_default=True,
-    help="Output format.",
+    help="table (the default), wide (adds the fields a map marks wide), json, yaml.",
 )
-@click.option("-w", "--watch", is_flag=True, help="Keep watching and re-render on every change; Ctrl-C ends.")
+@click.option(
+    "-w",
+    "--watch",
+    is_flag=True,
+    help="Keep watching the object, its related objects and its events, and print it again whenever one "
+    "changes; Ctrl-C ends (exit 0).",
+)
 @field_map_option
 def details(
     kind: str,
@@ -214,12 +230,12 @@ def details(
         return
 
     from . import watch as watching
-    from .relations import ListScope
+    from .relations import ListScope, Watch
 
     # Only a list can be empty (a missing NAME ends the command); it still watches its collection.
     own = ListScope.of(resource.path(ns), {"labelSelector": selector})
 
-    def watches(items: list[Details]) -> list:
+    def watches(items: list[Details]) -> list[Watch]:
         return [w for d in items for w in d.watches] or [(own, "")]
 
     try:
@@ -232,9 +248,10 @@ def details(
 @click.option(
     "-o",
     "--output",
+    metavar="FORMAT",
     type=click.Choice(("table", "json", "yaml")),
     default="table",
-    show_default=True,
+    help="table (the default), json, yaml.",
 )
 @field_map_option
 def kinds(output: str, field_maps: tuple[str, ...]) -> None:
@@ -243,7 +260,7 @@ def kinds(output: str, field_maps: tuple[str, ...]) -> None:
     from .fieldmaps import FieldMaps
 
     maps = FieldMaps(list(field_maps)).all()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "kind": m.kind,
             "group": m.group,

@@ -41,7 +41,8 @@ class Evaluated:
 
     @property
     def namespace(self) -> str | None:
-        return self.obj["metadata"].get("namespace")
+        namespace = self.obj["metadata"].get("namespace")
+        return None if namespace is None else str(namespace)
 
     @property
     def resource_version(self) -> str:

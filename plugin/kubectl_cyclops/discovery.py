@@ -189,6 +189,8 @@ def match(resources: list[Resource], arg: str) -> Resource | None:
         return None
     name, _, rest = text.partition(".")
     candidates: list[tuple[str | None, str | None]] = [(None, None)] if not rest else []
+    version: str | None
+    group: str | None
     if rest:
         version, _, group = rest.partition(".")
         if group:

@@ -20,7 +20,7 @@ from .selectors import to_query
 NONE = "<none>"
 Lines = str | list[str]  # a table cell: one line, or several (escaped line by line when rendered)
 
-_SUFFIX = {
+_SUFFIX: dict[str, int | Decimal] = {
     "Ki": 2**10,
     "Mi": 2**20,
     "Gi": 2**30,

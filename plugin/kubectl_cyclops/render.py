@@ -99,13 +99,16 @@ def write_yaml(docs: Iterable[dict[str, Any]] | dict[str, Any], out: TextIO) -> 
     import yaml
 
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    options = {"Dumper": dumper, "sort_keys": False, "allow_unicode": True, "default_flow_style": False}
+
+    def dump(data: Any) -> None:
+        yaml.dump(data, out, Dumper=dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
     if isinstance(docs, dict):
-        yaml.dump(docs, out, **options)  # type: ignore[call-overload]
+        dump(docs)
         return
     empty = True
     for doc in docs:
-        yaml.dump([doc], out, **options)  # type: ignore[call-overload]
+        dump([doc])
         empty = False
     if empty:
         out.write("[]\n")

@@ -1,4 +1,4 @@
-"""The kind provider's engine detection, skip message and commands; fixture template rendering."""
+"""Harness units, no cluster: the kind provider's engine detection, skip message and commands; templates."""
 
 from __future__ import annotations
 
