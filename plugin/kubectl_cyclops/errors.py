@@ -20,6 +20,8 @@ class ExitCode(IntEnum):
     FORBIDDEN = 7  # HTTP 403: the user may not read the object
     UNREACHABLE = 8  # connection refused, DNS failure, or --request-timeout exceeded
     FIELD_MAP = 9  # a malformed field map or JSONPath expression
+    INTERRUPTED = 130  # Ctrl-C outside --watch
+    BROKEN_PIPE = 141  # stdout closed by its reader (128 + SIGPIPE, as a process SIGPIPE ends)
 
 
 class CyclopsError(Exception):
