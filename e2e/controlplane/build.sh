@@ -10,7 +10,7 @@
 # temporary directory that is renamed into place only when every binary is
 # built, so an interrupted build leaves nothing a later run would trust.
 #
-#   CYCLOPS_CACHE_DIR   cache root (default ~/.cache/kubectl-cyclops)
+#   KUBECTL_CYCLOPS_BUILD_CACHE   cache root (default ~/.cache/kubectl-cyclops)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,7 +30,7 @@ kwokv=$(modver sigs.k8s.io/kwok)
 etcdv=$(modver go.etcd.io/etcd/server/v3)
 
 key=$( { cat go.mod go.sum; go version; echo "$BUILD_REVISION"; } | sha256sum | cut -c1-12)
-root="${CYCLOPS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-cyclops}"
+root="${KUBECTL_CYCLOPS_BUILD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-cyclops}"
 dest="$root/k8s-$kube-$key"
 mkdir -p "$root"
 
