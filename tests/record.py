@@ -127,7 +127,7 @@ def recording_api(c: Cluster, token: str | None = None) -> tuple[kube.KubeApi, R
     if token is not None:
         target = dataclasses.replace(target, cert_data=None, key_data=None, token=token)
     headers, extra = kube._headers(target, None, None)
-    rec = RecordingTransport(kube.pool_transport(target, headers, extra))
+    rec = RecordingTransport(kube.http_transport(target, headers, extra))
     return kube.KubeApi(target.server, target.namespace, rec, 10), rec
 
 

@@ -61,7 +61,7 @@ class Answer:
     def data(self) -> bytes:
         return self._body
 
-    def stream(self, amt: int | None = None, decode_content: bool | None = None) -> Iterator[bytes]:
+    def stream(self) -> Iterator[bytes]:
         if self._lines is None:
             yield self._body
         else:

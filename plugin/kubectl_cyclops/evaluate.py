@@ -20,7 +20,7 @@ from typing import Any
 
 from .expr import Expr
 from .fieldmaps import Condition, Field, FieldMap, Rule, Template
-from .formats import FORMATTERS, NONE, Lines
+from .formats import FORMATTERS, Lines, condition_line, plain
 
 
 @dataclass(frozen=True)
@@ -74,18 +74,6 @@ def holds(condition: Condition, obj: Any) -> bool:
     return any(test) if condition.quantifier == "any" else all(test)
 
 
-def _text(value: Any) -> str:
-    if value is None or value in ("", [], {}):
-        return NONE
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(_text(v) for v in value)
-    if isinstance(value, dict):
-        return ",".join(f"{k}={_text(v)}" for k, v in value.items())
-    return str(value)
-
-
 def reason_of(template: Template | None, obj: Any) -> str | None:
     """The one-line reason a template gives for an object (or a list element)."""
     if template is None:
@@ -98,15 +86,14 @@ def reason_of(template: Template | None, obj: Any) -> str | None:
         ]
         if not found:
             return f"{template.condition} condition missing"
-        c = found[0]
-        return f"{c.get('type')}={c.get('status')}" + (f" ({c['reason']})" if c.get("reason") else "")
-    return "".join(p if isinstance(p, str) else _text(p.value(obj)) for p in template.parts)
+        return condition_line(found[0], message=False)
+    return "".join(p if isinstance(p, str) else plain(p.value(obj)) for p in template.parts)
 
 
 def _default_reason(rule: Rule, obj: Any) -> str:
     """Without a reason in the map: the first condition's path and the value seen."""
     c = rule.when[0]
-    return f"{c.path.source}={_text(c.path.value(obj))}"
+    return f"{c.path.source}={plain(c.path.value(obj))}"
 
 
 def status_of(field_map: FieldMap, obj: dict[str, Any]) -> tuple[str, str | None]:

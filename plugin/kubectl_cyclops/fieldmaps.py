@@ -327,14 +327,19 @@ class FieldMaps:
             self._common = parser.rules(doc["status"], "status")[0]
         return self._common
 
+    def _add_builtin(self, entry: Traversable) -> None:
+        """A built-in map file, unless a user map of its kind took its place."""
+        source = f"builtin:{entry.name}"
+        doc = read(entry, source)
+        self._docs.setdefault((doc["group"], doc["kind"]), (doc, source))
+
     def _builtin_doc(self, group: str, kind: str) -> None:
         """Read fieldmaps/<kind>.yaml if it is this kind's built-in map and no user map took its place."""
         if (group, kind) in self._docs:
             return
         entry = self._builtin / f"{kind.lower()}.yaml"
         if entry.is_file():
-            doc, source = read(entry, f"builtin:{entry.name}"), f"builtin:{entry.name}"
-            self._docs.setdefault((doc["group"], doc["kind"]), (doc, source))
+            self._add_builtin(entry)
 
     def get(self, group: str, kind: str) -> FieldMap:
         self._builtin_doc(group, kind)
@@ -348,6 +353,5 @@ class FieldMaps:
         """Every map, built (and so validated), ordered by kind."""
         for entry in self._builtin.iterdir():
             if entry.name.endswith(".yaml") and not entry.name.startswith("_"):
-                doc = read(entry, f"builtin:{entry.name}")
-                self._docs.setdefault((doc["group"], doc["kind"]), (doc, f"builtin:{entry.name}"))
+                self._add_builtin(entry)
         return sorted((self.get(g, k) for g, k in self._docs), key=lambda m: (m.kind, m.group))

@@ -115,8 +115,13 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
-def text(value: Any, now: datetime) -> str:
+def plain(value: Any) -> str:
+    """A value as one line of text: lists joined with `,`, maps as `k=v`, nothing as <none>."""
     return NONE if value is None or value in ("", [], {}) else _scalar(value)
+
+
+def text(value: Any, now: datetime) -> str:
+    return plain(value)
 
 
 def age(value: Any, now: datetime) -> str:
@@ -212,18 +217,18 @@ def node_selector_terms(value: Any, now: datetime) -> str:
     return " | ".join(t for t in terms if t) or NONE
 
 
+def condition_line(c: dict[str, Any], message: bool = True) -> str:
+    """A status condition as `Type=Status (Reason): message`."""
+    line = f"{c.get('type')}={c.get('status')}"
+    if c.get("reason"):
+        line += f" ({c['reason']})"
+    if message and c.get("message"):
+        line += f": {c['message']}"
+    return line
+
+
 def conditions_table(value: Any, now: datetime) -> Lines:
-    out = []
-    for c in _listify(value):
-        if not isinstance(c, dict):
-            continue
-        line = f"{c.get('type')}={c.get('status')}"
-        if c.get("reason"):
-            line += f" ({c['reason']})"
-        if c.get("message"):
-            line += f": {c['message']}"
-        out.append(line)
-    return out or NONE
+    return [condition_line(c) for c in _listify(value) if isinstance(c, dict)] or NONE
 
 
 def conditions_json(value: Any, now: datetime) -> Any:
