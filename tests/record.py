@@ -54,6 +54,9 @@ SCENARIOS: dict[str, tuple[list[str], str | None]] = {
     "clusterrole": (["details", "clusterrole", "rec-reader"], "healthy"),
     "networkpolicy": (["details", "netpol", "web-ingress", "-n", NS], "healthy"),
     "ingress": (["details", "ing", "web", "-n", NS], "progressing"),
+    "poddisruptionbudget": (["details", "pdb", "web", "-n", NS], "healthy"),
+    "horizontalpodautoscaler": (["details", "hpa", "db", "-n", NS], "failed"),
+    "customresourcedefinition": (["details", "crd", "crontabs.stable.example.com"], "healthy"),
     "generic-namespace": (["details", "namespace", NS], "healthy"),
     "crd-generic": (["details", "crontabs", "nightly", "-n", NS], "unknown"),
     "crd-user-map": (["details", "ct/nightly", "-n", NS, "--field-maps", "tests/crd-fieldmaps"], "healthy"),
@@ -111,6 +114,8 @@ def prepare(c: Cluster) -> dict[str, str]:
     c.kubectl("rollout", "status", "deployment/web", "-n", NS, "--timeout=60s")
     c.kubectl("rollout", "status", "statefulset/db", "-n", NS, "--timeout=60s")
     c.kubectl("rollout", "status", "daemonset/agent", "-n", NS, "--timeout=60s")
+    c.wait_one("PodDisruptionBudget", "web", lambda o: o.get("status", {}).get("currentHealthy") == 2, namespace=NS)
+    c.wait_one("HorizontalPodAutoscaler", "db", has_condition("ScalingActive", "False"), namespace=NS, timeout=90)
     pods = c.kubectl("get", "pods", "-n", NS, "-l", "job-name=done", "-o", "name").stdout.split()
     rs = c.kubectl("get", "rs", "-n", NS, "-l", "app=web", "-o", "name").stdout.split()
     return {"pod": pods[0].split("/", 1)[1], "replicaset": rs[0].split("/", 1)[1]}

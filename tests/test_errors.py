@@ -167,6 +167,22 @@ def test_silent_server_respects_request_timeout(tmp_path: Path, silent_server: i
         ),
         ("group: ''\nversion: v1\nkind: Pod\nstatus: {default: great}\n", "status: status 'great' is not one of"),
         ("group: ''\nkind: Pod\n", "top level: missing required key(s) version"),
+        (
+            "group: ''\nversion: v1\nkind: Pod\n"
+            "status: {rules: [{status: failed, when: {path: .a, olderThan: soon}}]}\n",
+            "status.rules[0].when[0]: olderThan takes a duration such as 15s or 5m, not 'soon'",
+        ),
+        (
+            "group: ''\nversion: v1\nkind: Pod\n"
+            "status: {rules: [{status: failed, when: {path: .a, in: [x], minus: 1}}]}\n",
+            "status.rules[0].when[0]: minus applies to a numeric comparison",
+        ),
+        ("group: ''\nversion: v1\nkind: Pod\nstatus: {defaults: [.a]}\n", "status.defaults: expected a mapping"),
+        (
+            "group: ''\nversion: v1\nkind: Pod\nstatus: {defaults: {.spec.x: {a: 1}}}\n",
+            "status.defaults: the default of .spec.x must be a number, string or boolean",
+        ),
+        ("group: ''\nversion: v1\nkind: Pod\nstatus: {defaults: {'.a[?(@': 1}}\n", "status.defaults: bad JSONPath"),
         ("kind: [unclosed\n", "cannot read YAML"),
     ],
 )

@@ -4,6 +4,11 @@ Each case is an object literal and the status and reason the built-in map
 must give it (the generic map's cases stand for any CRD). Every built-in map
 has at least six cases: healthy, progressing and failed paths, a
 multi-container or multi-condition edge, terminating, a stale observedGeneration.
+
+A case with `kstatus: STATUS` says what sigs.k8s.io/cli-utils' kstatus gives the
+same object (most are kstatus's own test table). Where ours differs, the case
+names the `difference`, and the README's table "Status semantics, compared with
+kstatus" must have a row for it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from kubectl_cyclops.evaluate import evaluate
 from kubectl_cyclops.fieldmaps import FieldMaps
 
 CASES = Path(__file__).parent / "status"
+README = Path(__file__).parent.parent / "README.md"
+KSTATUS = {"Current": "healthy", "InProgress": "progressing", "Failed": "failed", "Terminating": "progressing"}
 MAPS = FieldMaps()
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 
@@ -49,3 +56,28 @@ def test_status_case(file: str, index: int) -> None:
     obj = {"apiVersion": "v1", "kind": doc["kind"], **case["object"]}
     result = evaluate(fmap, obj, NOW)
     assert (result.status, result.reason) == (case["status"], case["reason"])
+
+
+def _documented_differences() -> set[str]:
+    text = README.read_text()
+    section = text[text.index("### Status semantics, compared with kstatus") :]
+    section = section[: section.index("\n#")]
+    return {line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ") and "---" not in line}
+
+
+def test_every_difference_from_kstatus_is_declared_and_documented() -> None:
+    documented = _documented_differences() - {"Case"}
+    used = set()
+    for name, doc in FILES.items():
+        for case in doc["cases"]:
+            if "kstatus" not in case:
+                continue
+            where = f"{name}: {case['name']}"
+            same = KSTATUS[case["kstatus"]] == case["status"]
+            if "difference" in case:
+                assert not same, f"{where} is marked as a difference but agrees with kstatus"
+                assert case["difference"] in documented, f"{where}: no README row for {case['difference']!r}"
+                used.add(case["difference"])
+            else:
+                assert same, f"{where}: kstatus says {case['kstatus']}, we say {case['status']}, undeclared"
+    assert documented == used, f"README rows without a case: {sorted(documented - used)}"

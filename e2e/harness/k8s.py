@@ -54,6 +54,7 @@ class Cluster:
         self.core = client.CoreV1Api(self.api)
         self.batch = client.BatchV1Api(self.api)
         self.storage = client.StorageV1Api(self.api)
+        apps = client.AppsV1Api(self.api)
         self._listers: dict[str, tuple[Callable[..., Any], bool]] = {
             "Job": (self.batch.list_namespaced_job, True),
             "CronJob": (self.batch.list_namespaced_cron_job, True),
@@ -62,6 +63,18 @@ class Cluster:
             "PersistentVolume": (self.core.list_persistent_volume, False),
             "Event": (self.core.list_namespaced_event, True),
             "Namespace": (self.core.list_namespace, False),
+            "Deployment": (apps.list_namespaced_deployment, True),
+            "StatefulSet": (apps.list_namespaced_stateful_set, True),
+            "DaemonSet": (apps.list_namespaced_daemon_set, True),
+            "PodDisruptionBudget": (client.PolicyV1Api(self.api).list_namespaced_pod_disruption_budget, True),
+            "HorizontalPodAutoscaler": (
+                client.AutoscalingV2Api(self.api).list_namespaced_horizontal_pod_autoscaler,
+                True,
+            ),
+            "CustomResourceDefinition": (
+                client.ApiextensionsV1Api(self.api).list_custom_resource_definition,
+                False,
+            ),
         }
 
     # ------------------------------------------------------------ commands

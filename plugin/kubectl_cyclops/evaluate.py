@@ -20,7 +20,7 @@ from typing import Any
 
 from .expr import Expr
 from .fieldmaps import Condition, Field, FieldMap, Rule, Template
-from .formats import FORMATTERS, Lines, condition_line, plain
+from .formats import FORMATTERS, Lines, condition_line, parse_time, plain
 
 
 @dataclass(frozen=True)
@@ -34,43 +34,58 @@ class Evaluation:
 
 
 def _same(a: Any, b: Any) -> bool:
-    # An omitted integer field is zero in the API (status.readyReplicas of a scaled-down Deployment).
-    if (isinstance(a, int | float) and b is None) or (a is None and isinstance(b, int | float)):
-        return (a or 0) == (b or 0)
+    """Equal values. Absent equals nothing, not even absent: a map declares the API's defaults instead."""
+    if a is None or b is None:
+        return False
     if isinstance(a, int | float) and isinstance(b, int | float):
         return a == b
-    return (None if a is None else str(a)) == (None if b is None else str(b))
+    return str(a) == str(b)
 
 
 def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, dict | list):
+        return None
     try:
-        return float(value or 0)
+        return float(value)
     except (TypeError, ValueError):
         return None
 
 
-def _test(op: str, value: Any, want: Any) -> bool:
-    """One value against the operand (a Path operand is already read)."""
+def _operand(condition: Condition, obj: Any) -> Any:
+    """The operand: a literal, or another expression's value; minus `minus` where given."""
+    want = condition.operand
+    if isinstance(want, Expr):
+        want = want.value(obj)
+    if condition.minus is None:
+        return want
+    minus = condition.minus.value(obj) if isinstance(condition.minus, Expr) else condition.minus
+    left, right = _number(want), _number(minus)
+    return None if left is None or right is None else left - right
+
+
+def _test(op: str, value: Any, want: Any, now: datetime) -> bool:
+    """One value against the operand; an absent value satisfies no comparison."""
     if op == "exists":
         return (value is not None) == bool(want)
     if op in ("equals", "equalsPath"):
         return _same(value, want)
-    if op == "notEquals":
+    if op in ("notEquals", "notEqualsPath"):
         return not _same(value, want)
     if op == "in":
         return any(_same(value, w) for w in want)
+    if op == "olderThan":
+        since = parse_time(value)
+        return since is not None and (now - since).total_seconds() > want
     left, right = _number(value), _number(want)
     if left is None or right is None:
         return False
-    return left > right if op == "greaterThan" else left < right  # lessThan, lessThanPath
+    return left > right if op.startswith("greaterThan") else left < right  # lessThan, lessThanPath
 
 
-def holds(condition: Condition, obj: Any) -> bool:
+def holds(condition: Condition, obj: Any, now: datetime) -> bool:
     values = [v for v in condition.path.values(obj) if v is not None] or [None]
-    want = condition.operand
-    if isinstance(want, Expr):
-        want = want.value(obj)
-    test = (_test(condition.operator, v, want) for v in values)
+    want = _operand(condition, obj)
+    test = (_test(condition.operator, v, want, now) for v in values)
     return any(test) if condition.quantifier == "any" else all(test)
 
 
@@ -86,7 +101,7 @@ def reason_of(template: Template | None, obj: Any) -> str | None:
         ]
         if not found:
             return f"{template.condition} condition missing"
-        return condition_line(found[0], message=False)
+        return condition_line(found[0], message=template.message)
     return "".join(p if isinstance(p, str) else plain(p.value(obj)) for p in template.parts)
 
 
@@ -96,12 +111,12 @@ def _default_reason(rule: Rule, obj: Any) -> str:
     return f"{c.path.source}={plain(c.path.value(obj))}"
 
 
-def status_of(field_map: FieldMap, obj: dict[str, Any]) -> tuple[str, str | None]:
+def status_of(field_map: FieldMap, obj: dict[str, Any], now: datetime) -> tuple[str, str | None]:
     """The first rule that holds gives the status and its reason; otherwise the map's default."""
     for rule in field_map.rules:
         targets = [obj] if rule.for_each is None else rule.for_each.values(obj)
         for target in targets:
-            if all(holds(c, target) for c in rule.when):
+            if all(holds(c, target, now) for c in rule.when):
                 return rule.status, reason_of(rule.reason, target) or _default_reason(rule, target)
     return field_map.default_status, reason_of(field_map.default_reason, obj)
 
@@ -140,7 +155,7 @@ def evaluate(
 
     JSON values are always computed; table lines only when `table` is true.
     """
-    status, reason = status_of(field_map, obj)
+    status, reason = status_of(field_map, obj, now)
     shown = field_map.fields if fields is None else fields
     raws = [(f, extract(f, obj)) for f in shown]
     values = {f.name: field_json(f, raw, now) for f, raw in raws}

@@ -13,7 +13,7 @@ recursion are compiled by jsonpath-ng. Both give the same matches
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -134,6 +134,7 @@ class Expr:
     source: str
     _compiled: Any = field(compare=False, repr=False)
     steps: tuple[str | int, ...] | None = field(default=None, compare=False, repr=False)
+    default: Any = None
 
     @classmethod
     def compile(cls, source: str, fast: bool = True) -> Expr:
@@ -149,7 +150,17 @@ class Expr:
             raise ExpressionError(f"cannot parse {source!r}: {exc}") from None
         return cls(source, compiled)
 
+    def with_default(self, default: Any) -> Expr:
+        """This expression, reading `default` where it matches nothing (an API default the server omits)."""
+        return replace(self, default=default)
+
     def values(self, obj: Any) -> list[Any]:
+        found = self._find(obj)
+        if self.default is None or any(v is not None for v in found):
+            return found
+        return [self.default]
+
+    def _find(self, obj: Any) -> list[Any]:
         if self.steps is None:
             return [m.value for m in self._compiled.find(obj)]
         for step in self.steps:

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from . import durations
 from .errors import FieldMapError
 from .expr import Expr, ExpressionError
 from .formats import FORMATTERS
@@ -32,7 +33,10 @@ OPERATORS = (
     "greaterThan",
     "lessThan",
     "equalsPath",
+    "notEqualsPath",
     "lessThanPath",
+    "greaterThanPath",
+    "olderThan",
 )
 QUANTIFIERS = ("any", "all")
 GENERIC = ("*", "*")
@@ -69,12 +73,16 @@ class Relation:
 
 @dataclass(frozen=True)
 class Condition:
-    """`path <operator> operand`; over a path with several values, `any` (default) or `all` must hold."""
+    """`path <operator> operand [- minus]`; over a path with several values, `any` (default) or `all` must hold.
+
+    An `olderThan` operand is in seconds.
+    """
 
     path: Expr
     operator: str
     operand: Any
     quantifier: str = "any"
+    minus: Expr | float | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,7 @@ class Template:
 
     parts: tuple[str | Expr, ...] = ()
     condition: str | None = None
+    message: bool = False  # the condition's message too
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,7 @@ class _Parser:
 
     def __init__(self, source: str) -> None:
         self.source = source
+        self.defaults: dict[str, Any] = {}  # status.defaults: EXPR -> the value the API means when it is absent
 
     def fail(self, where: str, reason: str) -> FieldMapError:
         return FieldMapError(self.source, where, reason)
@@ -142,6 +152,11 @@ class _Parser:
             return Expr.compile(source)
         except ExpressionError as exc:
             raise self.fail(where, f"bad JSONPath: {exc}") from None
+
+    def rule_expr(self, source: Any, where: str) -> Expr:
+        """An expression of a status rule or reason, reading the map's `defaults` where one is declared."""
+        expr = self.expr(source, where)
+        return expr.with_default(self.defaults[source]) if source in self.defaults else expr
 
     def field(self, raw: Any, where: str) -> Field:
         keys = {"name", "title", "path", "paths", "format", "args", "wide", "jsonOnly", "omitEmpty", "default"}
@@ -204,39 +219,60 @@ class _Parser:
         )
 
     def condition(self, raw: Any, where: str) -> Condition:
-        doc = self.mapping(raw, where, {"path", "match", *OPERATORS}, {"path"})
+        doc = self.mapping(raw, where, {"path", "match", "minus", *OPERATORS}, {"path"})
         ops = [k for k in doc if k in OPERATORS]
         if len(ops) != 1:
             raise self.fail(where, f"give exactly one operator of {', '.join(OPERATORS)}")
         op, operand = ops[0], doc[ops[0]]
         if op.endswith("Path"):
-            operand = self.expr(operand, f"{where}.{op}")
+            operand = self.rule_expr(operand, f"{where}.{op}")
         elif op == "in" and not isinstance(operand, list):
             raise self.fail(where, "in takes a list")
+        elif op == "olderThan":
+            operand = durations.parse(str(operand))
+            if operand is None:
+                raise self.fail(where, f"olderThan takes a duration such as 15s or 5m, not {doc[op]!r}")
+        minus: Expr | float | None = None
+        if "minus" in doc:
+            if op not in ("equalsPath", "lessThanPath", "greaterThanPath", "greaterThan", "lessThan"):
+                raise self.fail(where, "minus applies to a numeric comparison")
+            raw_minus = doc["minus"]
+            is_number = isinstance(raw_minus, int | float) and not isinstance(raw_minus, bool)
+            minus = float(raw_minus) if is_number else self.rule_expr(raw_minus, f"{where}.minus")
         quantifier = doc.get("match", "any")
         if quantifier not in QUANTIFIERS:
             raise self.fail(where, f"match must be any or all, not {quantifier!r}")
-        return Condition(self.expr(doc["path"], f"{where}.path"), op, operand, quantifier)
+        return Condition(self.rule_expr(doc["path"], f"{where}.path"), op, operand, quantifier, minus)
 
     def template(self, raw: Any, where: str) -> Template | None:
         if raw is None:
             return None
         if isinstance(raw, dict):
-            doc = self.mapping(raw, where, {"condition"}, {"condition"})
-            return Template(condition=str(doc["condition"]))
+            doc = self.mapping(raw, where, {"condition", "message"}, {"condition"})
+            return Template(condition=str(doc["condition"]), message=bool(doc.get("message", False)))
         if not isinstance(raw, str):
-            raise self.fail(where, "a reason is a string with {JSONPath} placeholders, or {condition: TYPE}")
+            raise self.fail(
+                where, "a reason is a string with {JSONPath} placeholders, or {condition: TYPE, message: BOOL}"
+            )
         parts: list[str | Expr] = []
         at = 0
         for m in _PLACEHOLDER.finditer(raw):
-            parts += [raw[at : m.start()], self.expr(m.group(1), where)]
+            parts += [raw[at : m.start()], self.rule_expr(m.group(1), where)]
             at = m.end()
         parts.append(raw[at:])
         return Template(tuple(p for p in parts if p != ""))
 
     def rules(self, raw: Any, where: str) -> tuple[tuple[Rule, ...], str, Template | None]:
-        doc = self.mapping(raw, where, {"rules", "default", "defaultReason"})
+        doc = self.mapping(raw, where, {"rules", "default", "defaultReason", "defaults"})
         default = doc.get("default", "unknown")
+        defaults = doc.get("defaults") or {}
+        if not isinstance(defaults, dict):
+            raise self.fail(f"{where}.defaults", "expected a mapping of expression to value")
+        for source, value in defaults.items():
+            self.expr(source, f"{where}.defaults")
+            if value is None or isinstance(value, dict | list):
+                raise self.fail(f"{where}.defaults", f"the default of {source} must be a number, string or boolean")
+        self.defaults = defaults
         out = []
         for i, r in enumerate(doc.get("rules") or []):
             rw = f"{where}.rules[{i}]"
@@ -247,7 +283,7 @@ class _Parser:
                     rd["status"],
                     tuple(self.condition(c, f"{rw}.when[{j}]") for j, c in enumerate(when)),
                     self.template(rd.get("reason"), f"{rw}.reason"),
-                    self.expr(rd["forEach"], f"{rw}.forEach") if "forEach" in rd else None,
+                    self.rule_expr(rd["forEach"], f"{rw}.forEach") if "forEach" in rd else None,
                 )
             )
         for status in [default, *(r.status for r in out)]:
