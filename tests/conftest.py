@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from kubectl_cyclops import cli, kube
+from kubectl_cyclops import cli, kube, selection
 from tests.replay import ReplayApi, load
 
 
@@ -32,7 +32,7 @@ def recorded_now(recording: dict) -> datetime:
         elif isinstance(v, str) and len(v) == 20 and v[4] == "-" and v.endswith("Z"):
             stamps.append(datetime.fromisoformat(v.replace("Z", "+00:00")))
 
-    walk(recording["phases"])
+    walk([recording["phases"], recording.get("streams")])
     return max(stamps, default=datetime(2026, 1, 1, tzinfo=UTC)) + timedelta(minutes=1)
 
 
@@ -40,11 +40,12 @@ def recorded_now(recording: dict) -> datetime:
 def replay(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., tuple[Result, ReplayApi]]:
     """Run the CLI against a recording: replay("pv", "-o", "json") -> (result, api)."""
 
-    def run(name: str, *extra: str, argv: list[str] | None = None) -> tuple[Result, ReplayApi]:
+    def run(name: str, *extra: str, argv: list[str] | None = None, interrupt: bool = False) -> tuple[Result, ReplayApi]:
+        """`interrupt`: Ctrl-C once every recorded watch stream was replayed (ends --watch)."""
         recording = load(name)
-        api = ReplayApi(recording)
+        api = ReplayApi(recording, interrupt)
         monkeypatch.setattr(kube, "connect", lambda *a: api)
-        monkeypatch.setattr(cli, "now", lambda: recorded_now(recording))
+        monkeypatch.setattr(selection, "now", lambda: recorded_now(recording))
         args = [*(argv if argv is not None else recording["argv"]), *extra, "--cache-dir", str(tmp_path / "cache")]
         args = [a for a in args if a != "--watch"] + (["--watch"] if "--watch" in (argv or recording["argv"]) else [])
         return CliRunner().invoke(cli.cli, args, catch_exceptions=False), api

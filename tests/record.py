@@ -11,6 +11,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -21,11 +24,12 @@ from e2e.harness.k8s import Cluster, has_condition, phase
 from e2e.harness.local import LocalCluster
 from kubectl_cyclops import cli, kube
 from kubectl_cyclops.kubeconfig import resolve
-from tests.replay import DISCOVERY, RECORDINGS, RecordingTransport, key
+from tests.replay import DISCOVERY, RECORDINGS, RecordingTransport
 
 NS = "rec"
 PAGED = 2  # the page size the *-paged scenarios are recorded (and replayed) with, to exercise `continue`
 MANY = 6  # extra bound PVs, each with its claim and class, for list-pvs-paged
+BURST = 100  # changes to one Job in a burst, for wait-job-burst
 HERE = Path(__file__).parent
 
 # name: (arguments, expected status or None for lists and errors)
@@ -157,39 +161,62 @@ def record(c: Cluster, name: str, argv: list[str], expect: str | None, token: st
     print(f"recorded {name}: exit {result.exit_code}, {len(answers)} answers", file=sys.stderr)
 
 
-def record_watch(c: Cluster) -> None:
-    """Phase one: a suspended Job; then its watch events while it runs; phase two: completed."""
-    c.apply("job", name="watched", namespace=NS, suspend="true")
-    c.wait_one("Job", "watched", has_condition("Suspended"), namespace=NS)
-    argv = ["details", "job", "watched", "-n", NS]
+def record_informer(c: Cluster, name: str, argv: list[str], act: Callable[[], None] = lambda: None) -> None:
+    """Run a `wait` through the plugin's informer, acting on the cluster once its watches are open.
+
+    Keeps the first answer to each list and every watch's events: replaying them
+    replays the wait, and `details --watch` over the same scopes.
+    """
     api, rec = recording_api(c)
-    run(api, argv, RECORDINGS / ".cache" / "watch")
-    first = dict(rec.answers)
-    job = next(v["body"] for k, v in first.items() if k == key(f"/apis/batch/v1/namespaces/{NS}/jobs/watched"))
-    path, params = f"/apis/batch/v1/namespaces/{NS}/jobs", {"fieldSelector": "metadata.name=watched"}
-    c.kubectl("patch", "job", "watched", "-n", NS, "--type=merge", "-p", '{"spec":{"suspend":false}}')
-    events = []
-    for event in api.watch(
-        path, {**params, "resourceVersion": job["metadata"]["resourceVersion"], "timeoutSeconds": 60}
-    ):
-        events.append(event)
-        if has_condition("Complete")(event["object"]):
-            break
-    rec.answers = {}
-    run(api, argv, RECORDINGS / ".cache" / "watch")
+    result: dict[str, Any] = {}
+    waiting = threading.Thread(target=lambda: result.update(r=run(api, argv, RECORDINGS / ".cache" / name)))
+    waiting.start()
+    deadline, opened = time.monotonic() + 30, -1
+    while len(rec.streams) != opened:  # until no new watch opened for a second: the informer is synced
+        assert time.monotonic() < deadline, f"{name}: the informer did not settle"
+        opened = len(rec.streams)
+        waiting.join(timeout=1)
+    act()
+    waiting.join(timeout=300)
     discovery = json.loads(DISCOVERY.read_text())
-    strip = lambda answers: {k: v for k, v in answers.items() if k not in discovery}  # noqa: E731
     doc = {
-        "argv": [*argv, "--watch"],
-        "expect": "healthy",
-        "exit_code": 0,
+        "argv": argv,
+        "expect": None,
+        "exit_code": result["r"].exit_code,
         "host": api.host,
         "namespace": api.namespace,
-        "phases": [strip(first), strip(rec.answers)],
-        "stream": {"key": key(path, params), "object_path": f"{path}/watched", "events": events},
+        "phases": [{k: v for k, v in rec.answers.items() if k not in discovery}],
+        "streams": rec.streams,
     }
-    (RECORDINGS / "watch-job.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
-    print(f"recorded watch-job: {len(events)} events", file=sys.stderr)
+    (RECORDINGS / f"{name}.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    events = sum(len(v) for v in rec.streams.values())
+    print(
+        f"recorded {name}: exit {result['r'].exit_code}, {len(rec.streams)} watches, {events} events", file=sys.stderr
+    )
+
+
+def record_waits(c: Cluster) -> None:
+    """A Job resumed until it completes; one that fails; one suspended past the timeout; a burst, then deletion."""
+    c.apply("job", name="watched", namespace=NS, suspend="true")
+    c.wait_one("Job", "watched", has_condition("Suspended"), namespace=NS)
+    resume = '{"spec":{"suspend":false}}'
+    record_informer(
+        c,
+        "wait-job-complete",
+        ["wait", "job", "watched", "-n", NS, "--timeout", "2m"],
+        lambda: c.kubectl("patch", "job", "watched", "-n", NS, "--type=merge", "-p", resume),
+    )
+    c.apply("job", name="doomed", namespace=NS, backoff_limit=1, fail="true", exit_code=7)
+    record_informer(c, "wait-job-fails", ["wait", "job/doomed", "-n", NS, "--timeout", "2m"])
+    record_informer(c, "wait-job-timeout", ["wait", "job/paused", "-n", NS, "--timeout", "3s"])
+    c.apply("job", name="burst", namespace=NS, suspend="true")
+
+    def burst() -> None:
+        for i in range(BURST):
+            c.batch.patch_namespaced_job("burst", NS, {"metadata": {"annotations": {"cyclops.e2e/step": str(i)}}})
+        c.kubectl("delete", "job", "burst", "-n", NS, "--wait=false")
+
+    record_informer(c, "wait-job-burst", ["wait", "job/burst", "-n", NS, "--for", "deleted", "--timeout", "2m"], burst)
 
 
 class LegacyDiscoveryApi(kube.KubeApi):
@@ -210,7 +237,7 @@ def record_legacy_discovery(c: Cluster) -> None:
 
 def main(only: list[str]) -> int:
     """Record every scenario, or only those named (`python -m tests.record list-jobs ...`)."""
-    unknown = set(only) - set(SCENARIOS) - {"watch-job", "_discovery_legacy"}
+    unknown = set(only) - set(SCENARIOS) - {"waits", "_discovery_legacy"}
     if unknown:
         print(f"unknown scenario(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
@@ -225,8 +252,8 @@ def main(only: list[str]) -> int:
             credentials = {"error-forbidden": token, "error-unauthorized": "not-a-valid-token"}.get(name)
             with mock.patch.object(kube, "PAGE_SIZE", PAGED if name.endswith("-paged") else kube.PAGE_SIZE):
                 record(c, name, argv, expect, credentials)
-        if not only or "watch-job" in only:
-            record_watch(c)
+        if not only or "waits" in only:
+            record_waits(c)
         if not only or "_discovery_legacy" in only:
             record_legacy_discovery(c)
     return 0

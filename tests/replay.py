@@ -4,8 +4,8 @@ A recording is a JSON file: the command line, and for each GET the plugin made
 (keyed by path, query and Accept header) the status and body the server
 answered, as it came (Secret values included: the fixtures' are made up).
 Discovery answers are shared by all recordings in _discovery.json. A watch
-recording has two phases of answers and the raw event stream of the watched
-object between them.
+recording (`wait` and `--watch`) also has the events of every watch the
+informer opened, by scope, as the server sent them.
 
 Replay happens below `KubeApi`: `ReplayTransport` stands in for the HTTP
 connection pool, so paging, redaction, JSON parsing and error mapping all run
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from kubectl_cyclops import kube
 RECORDINGS = Path(__file__).parent / "recordings"
 DISCOVERY = RECORDINGS / "_discovery.json"
 WATCH_ONLY = {"watch", "resourceVersion", "allowWatchBookmarks", "timeoutSeconds"}
+PACE = 0.002  # seconds between replayed watch events
 
 
 def key(path: str, params: dict[str, Any] | None = None, accept: str | None = None) -> str:
@@ -72,76 +74,98 @@ class Answer:
 
 
 class ReplayTransport:
-    """Answers from a recording, and fails on any request it has not seen."""
+    """Answers from a recording, and fails on any request it has not seen.
 
-    def __init__(self, recording: dict[str, Any]) -> None:
+    A watch of a scope the recording has a stream for yields that stream's events;
+    with `interrupt`, the last stream to run out raises KeyboardInterrupt (Ctrl-C
+    ending `--watch` once everything recorded was seen). Other watches stay silent.
+    """
+
+    def __init__(self, recording: dict[str, Any], interrupt: bool = False) -> None:
         shared = json.loads(DISCOVERY.read_text())
-        self.phases = [{**shared, **answers} for answers in recording["phases"]]
-        self.stream = recording.get("stream")
-        self.phase = 0
+        self.answers = {**shared, **recording["phases"][0]}
+        self.streams: dict[str, list[Any]] = recording.get("streams") or {}
+        self.interrupt = interrupt
         self.requests: list[str] = []
-        self._after_stream = threading.Event()
+        self._running = set(self.streams)
         self._lock = threading.Lock()
+        self._silence = threading.Event()
 
     def __call__(self, url: str, headers: dict[str, str], timeout: Any, stream: bool) -> Answer:
-        k, path, params = key_of_url(url, headers)
-        if params.get("watch") == "true":
-            return Answer(200, b"", self._watch(k))
+        k, _, params = key_of_url(url, headers)
+        watching = params.get("watch") == "true"
         with self._lock:
-            self.requests.append(k)
-            answers = (
-                self.phases[self.phase]
-                if k in self.phases[self.phase]
-                else next((p for p in self.phases if k in p), None)
-            )
-            if self.phase and path == (self.stream or {}).get("object_path"):
-                self._after_stream.set()
-        if answers is None:
+            self.requests.append(("WATCH " if watching else "") + k)
+        if watching:
+            return Answer(200, b"", self._watch(k))
+        if k not in self.answers:
             raise AssertionError(f"unrecorded request {k}")
-        answer = answers[k]
+        answer = self.answers[k]
         return Answer(answer["status"], json.dumps(answer["body"]).encode())
 
     def _watch(self, k: str) -> Iterator[bytes]:
-        """The recorded stream for its scope, then Ctrl-C once the state after it was read; others stay silent."""
-        stream = self.stream or {}
-        if k != stream.get("key"):
-            threading.Event().wait()  # a watch on which nothing happens
-        events = stream["events"]
-        for i, event in enumerate(events):
-            if i == len(events) - 1:
-                with self._lock:
-                    self.phase = 1
+        for event in self.streams.get(k, []):
+            time.sleep(PACE)  # events a little apart, as a server sends them, not all in one read
             yield json.dumps(event).encode() + b"\n"
-        self._after_stream.wait(timeout=30)
-        raise KeyboardInterrupt
+        with self._lock:
+            self._running.discard(k)
+            last = k in self.streams and not self._running
+        if last and self.interrupt:
+            raise KeyboardInterrupt
+        self._silence.wait()  # a watch on which nothing (more) happens
 
 
 class ReplayApi(kube.KubeApi):
     """A real KubeApi whose HTTP connection is a recording."""
 
-    def __init__(self, recording: dict[str, Any]) -> None:
-        self.replay = ReplayTransport(recording)
+    def __init__(self, recording: dict[str, Any], interrupt: bool = False) -> None:
+        self.replay = ReplayTransport(recording, interrupt)
         super().__init__(recording["host"], recording["namespace"], self.replay)
 
     @property
     def requests(self) -> list[str]:
         return self.replay.requests
 
-    @property
-    def phase(self) -> int:
-        return self.replay.phase
-
 
 class RecordingTransport:
-    """A real transport that keeps every answer (errors too) as it came from the server."""
+    """A real transport that keeps every answer (errors too) as it came from the server.
+
+    The first answer to each request is kept (a relist does not replace it), and
+    the events of every watch, in order, by scope.
+    """
 
     def __init__(self, transport: kube.Transport) -> None:
         self.transport = transport
         self.answers: dict[str, dict[str, Any]] = {}
+        self.streams: dict[str, list[Any]] = {}
 
     def __call__(self, url: str, headers: dict[str, str], timeout: Any, stream: bool) -> kube.Response:
         resp = self.transport(url, headers, timeout, stream)
-        if not stream:
-            k, _, _ = key_of_url(url, headers)
-            self.answers[k] = {"status": resp.status, "body": json.loads(resp.data or b"{}")}
+        k, _, _ = key_of_url(url, headers)
+        if stream:
+            return _Tee(resp, self.streams.setdefault(k, []))
+        self.answers.setdefault(k, {"status": resp.status, "body": json.loads(resp.data or b"{}")})
         return resp
+
+
+class _Tee:
+    """A watch response whose events are also appended to `sink`."""
+
+    def __init__(self, resp: kube.Response, sink: list[Any]) -> None:
+        self.resp, self.sink = resp, sink
+        self.status = resp.status
+
+    @property
+    def data(self) -> bytes:
+        return self.resp.data
+
+    def stream(self) -> Iterator[bytes]:
+        buffer = b""
+        for chunk in self.resp.stream():
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            self.sink.extend(json.loads(line) for line in lines if line.strip())
+            yield chunk
+
+    def release_conn(self) -> None:
+        self.resp.release_conn()

@@ -21,7 +21,7 @@ class LegacyServer(ReplayApi):
 
 def recorded_api(answers_file: Path, server: type[ReplayApi] = ReplayApi) -> ReplayApi:
     api = server({"host": "https://recorded", "namespace": "default", "phases": [{}]})
-    api.replay.phases = [json.loads(answers_file.read_text())]
+    api.replay.answers = json.loads(answers_file.read_text())
     return api
 
 

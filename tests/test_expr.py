@@ -31,7 +31,7 @@ def _objects() -> list[Any]:
                 body = answer.get("body") if isinstance(answer, dict) else None
                 if isinstance(body, dict):
                     found += body.get("items") or [body]
-        found += [e["object"] for e in (doc.get("stream") or {}).get("events", [])]
+        found += [e["object"] for events in (doc.get("streams") or {}).values() for e in events]
     return found
 
 

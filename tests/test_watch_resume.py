@@ -1,7 +1,8 @@
-"""watch.stream resumes a dropped or ended watch from the last version, and relists after 410 Gone.
+"""The informer's reflector resumes a dropped or ended watch from the last version, relists after 410 Gone,
+and gives up after RETRIES failed reconnects; its errors reach the caller after the changes before them.
 
-The events are the recorded stream of tests/recordings/watch-job.json; only the
-interruptions between them are staged.
+The events are the recorded stream of a Job's scope in tests/recordings/wait-job-complete.json;
+only the interruptions between them are staged.
 """
 
 from __future__ import annotations
@@ -11,24 +12,26 @@ from collections.abc import Iterator
 
 import pytest
 
-from kubectl_cyclops import errors, watch
+from kubectl_cyclops import errors, informer
 from kubectl_cyclops.relations import ListScope
 from tests.replay import load
 
-RECORDING = load("watch-job")
-LISTING = next(a["body"] for k, a in load("list-jobs")["phases"][0].items() if k.startswith("GET /apis/batch/v1/"))
-EVENTS = RECORDING["stream"]["events"]
-JOB_PATH = RECORDING["stream"]["object_path"]
-SCOPE = ListScope(JOB_PATH.rsplit("/", 1)[0], (("fieldSelector", "metadata.name=watched"),))
+RECORDING = load("wait-job-complete")
+JOBS = next(k for k in RECORDING["streams"] if "/jobs?" in k)
+EVENTS = RECORDING["streams"][JOBS]
+LISTING = next(a["body"] for k, a in RECORDING["phases"][0].items() if "/jobs?" in k)
+SCOPE = ListScope(JOBS.split(" ", 1)[1].split("?")[0], (("fieldSelector", "metadata.name=watched"),))
 
 
 class StagedApi:
-    """Serves the recorded events in pieces, with an interruption between pieces."""
+    """Serves the recorded events in pieces, with an interruption between pieces; lists are the recorded list."""
+
+    host, namespace = "https://recorded", "rec"
 
     def __init__(self, pieces: list[tuple[list[dict], Exception | None]]) -> None:
         self.pieces = pieces
         self.versions: list[str] = []
-        self.relists = 0
+        self.lists = 0
 
     def watch(self, path: str, params: dict) -> Iterator[dict]:
         self.versions.append(params["resourceVersion"])
@@ -38,26 +41,27 @@ class StagedApi:
             raise interruption
 
     def get(self, path: str, params: dict | None = None, accept: str | None = None) -> dict:
-        self.relists += 1
-        return LISTING  # a recorded list answer: the relist reads its resourceVersion
+        self.lists += 1
+        return {**LISTING, "items": list(LISTING["items"])}
 
 
 def rv(event: dict) -> str:
     return event["object"]["metadata"]["resourceVersion"]
 
 
-def take(api: StagedApi, count: int, start: str) -> list[str]:
+def take(api: StagedApi, count: int) -> tuple[list[str], informer.Reflector]:
+    reflector = informer.Reflector(api, SCOPE, backoff=0.01)
+    reflector.list()
     stop = threading.Event()
     out = []
-    for change in watch.stream(api, SCOPE, start, stop, backoff=0.01):
+    for change in reflector.events(stop):
         out.append(change)
         if len(out) == count:
             stop.set()
-    return out
+    return out, reflector
 
 
 def test_ended_and_dropped_watches_resume_from_the_last_version_seen() -> None:
-    start = "1"
     api = StagedApi(
         [
             (EVENTS[:1], None),  # the server ends the stream (timeoutSeconds)
@@ -66,19 +70,39 @@ def test_ended_and_dropped_watches_resume_from_the_last_version_seen() -> None:
             (EVENTS[2:], None),
         ]
     )
-    assert take(api, len(EVENTS), start) == [e["type"] for e in EVENTS]
-    assert api.versions == [start, rv(EVENTS[0]), rv(EVENTS[1]), rv(EVENTS[1])]
+    changes, reflector = take(api, len(EVENTS))
+    assert changes == ["CHANGED"] * len(EVENTS)
+    assert api.versions == [LISTING["metadata"]["resourceVersion"], rv(EVENTS[0]), rv(EVENTS[1]), rv(EVENTS[1])]
+    assert api.lists == 1, "resuming does not relist"
+    [job] = reflector.answer()["items"]
+    assert job == EVENTS[-1]["object"]
 
 
 def test_expired_version_relists_and_reports_a_change() -> None:
     api = StagedApi([(EVENTS[:1], errors.GoneError("too old resource version")), (EVENTS[1:], None)])
-    changes = take(api, len(EVENTS) + 1, "1")
-    assert changes[1] == "RELISTED"
-    assert api.relists == 1
+    changes, _ = take(api, len(EVENTS) + 1)
+    assert changes[:2] == ["CHANGED", "RELISTED"]
+    assert api.lists == 2
     assert api.versions[1] == LISTING["metadata"]["resourceVersion"]
 
 
 def test_a_watch_that_keeps_failing_ends_the_command() -> None:
-    api = StagedApi([([], errors.UnreachableError("connection refused"))] * watch.RETRIES)
+    api = StagedApi([([], errors.UnreachableError("connection refused"))] * informer.RETRIES)
     with pytest.raises(errors.UnreachableError):
-        take(api, 1, "1")
+        take(api, 1)
+
+
+def test_the_informer_raises_a_watch_error_after_the_changes_before_it() -> None:
+    api = StagedApi([(EVENTS, None), *[([], errors.UnreachableError("connection refused"))] * informer.RETRIES])
+    with informer.Informer(api, backoff=0.01) as inf:
+        inf.cached.get(SCOPE.path + "/watched")
+        assert inf.changes(timeout=10) is True
+
+        def drain() -> None:
+            while inf.changes(timeout=10):
+                pass
+
+        with pytest.raises(errors.UnreachableError):
+            drain()
+        [job] = inf.reflectors[SCOPE].answer()["items"]
+        assert job == EVENTS[-1]["object"]

@@ -1,4 +1,4 @@
-"""The command line: `kubectl cyclops details KIND [NAME]` and `kubectl cyclops kinds`.
+"""The command line: `kubectl cyclops details|wait KIND [NAME]` and `kubectl cyclops kinds`.
 
 This is the one boundary where typed errors become a single stderr line and an
 exit code (README: Exit codes).
@@ -9,8 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
@@ -21,11 +20,7 @@ from .errors import ExitCode
 FIELD_MAPS_ENV = "KUBECTL_CYCLOPS_FIELD_MAPS"
 
 OUTPUTS = ("table", "wide", "json", "yaml")
-
-
-def now() -> datetime:
-    """The time ages are measured from (tests replaying recordings pin it)."""
-    return datetime.now(UTC)
+WAIT_GOALS = ("healthy", "progressing", "failed", "unknown", "deleted")
 
 
 class Group(click.Group):
@@ -103,42 +98,47 @@ def cli() -> None:
     """Everything that matters about a Kubernetes resource and its related objects."""
 
 
-def split_target(kind: str, name: str | None) -> tuple[str, str | None]:
-    """KIND NAME, KIND/NAME, or KIND alone."""
-    if "/" in kind:
-        if name:
-            raise errors.UsageError(f'give either KIND/NAME or KIND NAME, not both ("{kind}" and "{name}")')
-        kind, _, name = kind.partition("/")
-        if not kind or not name:
-            raise errors.UsageError(f'"{kind}/{name}" is not KIND/NAME')
-    return kind, name
+def selection_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """KIND[/NAME] [NAME] and what selects among objects, shared by details and wait."""
+    options = [
+        click.argument("kind", metavar="KIND[/NAME]"),
+        click.argument("name", required=False),
+        click.option(
+            "-n",
+            "--namespace",
+            metavar="NS",
+            help="The namespace (default: the context's namespace, else default); ignored for cluster-scoped kinds.",
+        ),
+        click.option("-A", "--all-namespaces", is_flag=True, help="Every namespace (only without NAME)."),
+        click.option(
+            "-l",
+            "--selector",
+            metavar="SEL",
+            help="A label selector in kubectl's syntax, e.g. 'app=web,tier in (a,b)' (only without NAME).",
+        ),
+    ]
+    return functools.reduce(lambda acc, opt: opt(acc), reversed(options), f)
+
+
+def output_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "-o",
+        "--output",
+        metavar="FORMAT",
+        type=click.Choice(OUTPUTS),
+        default="table",
+        help="table (the default), wide (adds the fields a map marks wide), json, yaml.",
+    )(f)
+
+
+def _warn(line: str) -> None:
+    click.echo(line, err=True)
 
 
 @cli.command()
-@click.argument("kind", metavar="KIND[/NAME]")
-@click.argument("name", required=False)
+@selection_options
 @cluster_options
-@click.option(
-    "-n",
-    "--namespace",
-    metavar="NS",
-    help="The namespace (default: the context's namespace, else default); ignored for cluster-scoped kinds.",
-)
-@click.option("-A", "--all-namespaces", is_flag=True, help="Every namespace (only without NAME).")
-@click.option(
-    "-l",
-    "--selector",
-    metavar="SEL",
-    help="A label selector in kubectl's syntax, e.g. 'app=web,tier in (a,b)' (only without NAME).",
-)
-@click.option(
-    "-o",
-    "--output",
-    metavar="FORMAT",
-    type=click.Choice(OUTPUTS),
-    default="table",
-    help="table (the default), wide (adds the fields a map marks wide), json, yaml.",
-)
+@output_option
 @click.option(
     "-w",
     "--watch",
@@ -150,13 +150,13 @@ def split_target(kind: str, name: str | None) -> tuple[str, str | None]:
 def details(
     kind: str,
     name: str | None,
+    namespace: str | None,
+    all_namespaces: bool,
+    selector: str | None,
     kubeconfig: str | None,
     context: str | None,
     request_timeout: str,
     cache_dir: str | None,
-    namespace: str | None,
-    all_namespaces: bool,
-    selector: str | None,
     output: str,
     watch: bool,
     field_maps: tuple[str, ...],
@@ -169,84 +169,128 @@ def details(
       kubectl cyclops details pv/task-pv-volume -o json
       kubectl cyclops details pods -l app=web -A -o wide
     """
-    from . import kube, render
-    from .details import Collector, Details
-    from .discovery import Discovery
-    from .fieldmaps import FieldMaps
+    from . import render
+    from .details import Details
+    from .selection import now, select
 
-    kind, name = split_target(kind, name)
-    if name and all_namespaces:
-        raise errors.UsageError("a resource cannot be retrieved by name across all namespaces")
-    if name and selector:
-        raise errors.UsageError("name cannot be provided when a selector is specified")
-    timeout = kube.parse_timeout(request_timeout)
-    maps = FieldMaps(list(field_maps))
-    api = kube.connect(kubeconfig, context, timeout)
-    discovery = Discovery(api, cache_dir)
-    resource = discovery.resolve(kind)
-    maps.get(resource.group, resource.kind)  # reject a malformed map before any further request
-    ns = None if all_namespaces or not resource.namespaced else (namespace or api.namespace)
     tables = output in ("table", "wide")
-
-    def collect() -> Iterator[Details]:
-        collector = Collector(api, discovery, maps, now(), tables)
-        if name:
-            try:
-                yield collector.one(resource, ns, name)
-            except errors.NotFoundError:
-                where = f' in namespace "{ns}"' if ns else ""
-                raise errors.NotFoundError(f'{resource.qualified} "{name}" not found{where}') from None
-            return
-        for page in collector.pages(resource, ns, selector):
-            yield from page
-
-    def warned(items: Iterable[Details]) -> Iterator[Details]:
-        for d in items:
-            for warning in d.warnings:
-                click.echo(f"Warning: {render.escape(warning)}", err=True)
-            yield d
+    sel = select(
+        kind,
+        name,
+        namespace,
+        all_namespaces,
+        selector,
+        kubeconfig,
+        context,
+        request_timeout,
+        cache_dir,
+        field_maps,
+        tables,
+    )
 
     def show(items: Iterable[Details]) -> None:
-        at = now()
-        out = sys.stdout
-        if output == "json":
-            docs = (render.document(d) for d in warned(items))
-            out.flush()
-            render.write_json(next(docs) if name else docs, out.buffer)
-            out.buffer.flush()
-            return
-        if output == "yaml":
-            docs = (render.document(d) for d in warned(items))
-            render.write_yaml(next(docs) if name else docs, out)
-        else:
-            shown = 0
-            for d in warned(items):
-                if shown:
-                    out.write("\n")
-                render.table(d, at, output == "wide", out)
-                shown += 1
-            if not shown:
-                where = "" if ns is None else f' in namespace "{ns}"'
-                click.echo(f"No {resource.qualified} found{where}.", err=True)
-        out.flush()
+        shown = render.emit(items, output, bool(sel.name), now(), sys.stdout, _warn)
+        if not shown and tables:
+            where = f' in namespace "{sel.namespace}"' if sel.namespace else ""
+            click.echo(f"No {sel.resource.qualified} found{where}.", err=True)
 
     if not watch:
-        show(collect())
+        show(sel.collect())
         return
 
     from . import watch as watching
-    from .relations import ListScope, Watch
+    from .informer import Informer
 
-    # Only a list can be empty (a missing NAME ends the command); it still watches its collection.
-    own = ListScope.of(resource.path(ns), {"labelSelector": selector})
-
-    def watches(items: list[Details]) -> list[Watch]:
-        return [w for d in items for w in d.watches] or [(own, "")]
+    def shown_of(items: list[Details]) -> list[Any]:
+        return [(d.versions(), d.subject.evaluation.status, d.subject.evaluation.reason) for d in items]
 
     try:
-        watching.run(api, lambda: list(collect()), watches, lambda items: [d.versions() for d in items], show)
+        with Informer(sel.api) as informer:
+            watching.run(informer, lambda api: list(sel.collect(api)), shown_of, show)
     except KeyboardInterrupt:
         return
+
+
+@cli.command()
+@selection_options
+@cluster_options
+@click.option(
+    "--for",
+    "goal",
+    metavar="STATUS",
+    type=click.Choice(WAIT_GOALS),
+    default="healthy",
+    help="The status to wait for: healthy (the default), progressing, failed, unknown, or deleted.",
+)
+@click.option(
+    "--timeout",
+    metavar="D",
+    default="5m",
+    help="How long to wait: a duration (30s, 5m, 1h) or seconds; 0 checks once (default 5m).",
+)
+@output_option
+@field_map_option
+def wait(
+    kind: str,
+    name: str | None,
+    namespace: str | None,
+    all_namespaces: bool,
+    selector: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    request_timeout: str,
+    cache_dir: str | None,
+    goal: str,
+    timeout: str,
+    output: str,
+    field_maps: tuple[str, ...],
+) -> None:
+    """Wait until KIND NAME (or every selected KIND) has a status; a CI gate that says why.
+
+    Waiting for healthy ends at once when an object fails (exit 10), printing its
+    details: pods, exit codes, conditions, events. A timeout (exit 11) prints the
+    last state of each object not there yet. Success (exit 0) prints one line per
+    object, or the details documents with -o json|yaml.
+
+    \b
+    Examples:
+      kubectl cyclops wait job/migrate -n ci --timeout 10m
+      kubectl cyclops wait jobs -l app=batch -n ci -o json > details.json
+      kubectl cyclops wait pvc data --timeout 60s
+      kubectl cyclops wait crd crontabs.stable.example.com
+      kubectl cyclops wait job/old --for deleted
+    """
+    from . import durations, render
+    from . import wait as waiting
+    from .informer import Informer
+    from .selection import now, select
+
+    seconds = durations.parse(timeout)
+    if seconds is None:
+        raise errors.UsageError(f'invalid --timeout "{timeout}": use a duration like 30s, 5m, or 0 to check once')
+    tables = output in ("table", "wide")
+    sel = select(
+        kind,
+        name,
+        namespace,
+        all_namespaces,
+        selector,
+        kubeconfig,
+        context,
+        request_timeout,
+        cache_dir,
+        field_maps,
+        tables,
+    )
+    with Informer(sel.api) as informer:
+        outcome = waiting.wait(informer, lambda api: list(sel.collect(api)), goal, seconds)
+    if outcome.result == "met" and (goal == "deleted" or tables):
+        for line in waiting.summary(outcome, goal, sel.resource.qualified, sel.name):
+            click.echo(line)
+    else:
+        render.emit(outcome.items, output, bool(sel.name) and bool(outcome.items), now(), sys.stdout, _warn)
+    if outcome.result != "met":
+        raise waiting.failure(outcome, goal, timeout, sel.where())
 
 
 @cli.command()

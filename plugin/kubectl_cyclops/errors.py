@@ -20,6 +20,8 @@ class ExitCode(IntEnum):
     FORBIDDEN = 7  # HTTP 403: the user may not read the object
     UNREACHABLE = 8  # connection refused, DNS failure, or --request-timeout exceeded
     FIELD_MAP = 9  # a malformed field map or JSONPath expression
+    WAIT_FAILED = 10  # wait: an object failed while waiting for healthy
+    WAIT_TIMEOUT = 11  # wait: the timeout passed before every object had the status
     INTERRUPTED = 130  # Ctrl-C outside --watch
     BROKEN_PIPE = 141  # stdout closed by its reader (128 + SIGPIPE, as a process SIGPIPE ends)
 
@@ -61,6 +63,14 @@ class ForbiddenError(CyclopsError):
 
 class UnreachableError(CyclopsError):
     exit_code = ExitCode.UNREACHABLE
+
+
+class WaitFailedError(CyclopsError):
+    exit_code = ExitCode.WAIT_FAILED
+
+
+class WaitTimeoutError(CyclopsError):
+    exit_code = ExitCode.WAIT_TIMEOUT
 
 
 class GoneError(CyclopsError):

@@ -10,7 +10,7 @@ imported only for tables.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, BinaryIO, TextIO
 
@@ -193,3 +193,38 @@ def table(details: Details, now: datetime, wide: bool, out: TextIO) -> None:
         cells = [ev["type"] or NONE, ev["reason"] or NONE, seen + count, ev["source"] or NONE, ev["message"] or ""]
         body.append([escape(str(c)) for c in cells])
     out.write("\n" + _indent(grid(body, ["TYPE", "REASON", "AGE", "FROM", "MESSAGE"])) + "\n")
+
+
+def emit(
+    items: Iterable[Details], output: str, single: bool, now: datetime, out: TextIO, warn: Callable[[str], None]
+) -> int:
+    """Print details in `output` (table, wide, json, yaml): one document when `single`, else a list.
+
+    Each object's warnings go to `warn` (escaped) as it is printed. Returns how many were printed.
+    """
+    count = 0
+
+    def warned() -> Iterable[Details]:
+        nonlocal count
+        for d in items:
+            for warning in d.warnings:
+                warn(f"Warning: {escape(warning)}")
+            count += 1
+            yield d
+
+    if output in ("json", "yaml"):
+        docs = (document(d) for d in warned())
+        doc: Any = next(docs) if single else docs
+        if output == "json":
+            out.flush()
+            write_json(doc, out.buffer)
+            out.buffer.flush()
+        else:
+            write_yaml(doc, out)
+        return count
+    for d in warned():
+        if count > 1:
+            out.write("\n")
+        table(d, now, output == "wide", out)
+    out.flush()
+    return count

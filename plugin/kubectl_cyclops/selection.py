@@ -1,0 +1,92 @@
+"""What a command was asked about: a kind and a NAME, or a namespace and a selector, resolved once.
+
+`details` and `wait` share it: the flags are checked, the connection made,
+the kind resolved through discovery and its field map validated before any
+object is read. `collect(api)` then reads through the given Api, the
+cluster's or an informer's cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from . import errors, kube
+from .details import Collector, Details
+from .discovery import Discovery, Resource
+from .fieldmaps import FieldMaps
+
+
+def now() -> datetime:
+    """The time ages are measured from (tests replaying recordings pin it)."""
+    return datetime.now(UTC)
+
+
+def split_target(kind: str, name: str | None) -> tuple[str, str | None]:
+    """KIND NAME, KIND/NAME, or KIND alone."""
+    if "/" in kind:
+        if name:
+            raise errors.UsageError(f'give either KIND/NAME or KIND NAME, not both ("{kind}" and "{name}")')
+        kind, _, name = kind.partition("/")
+        if not kind or not name:
+            raise errors.UsageError(f'"{kind}/{name}" is not KIND/NAME')
+    return kind, name
+
+
+@dataclass
+class Selection:
+    api: kube.KubeApi
+    discovery: Discovery
+    maps: FieldMaps
+    resource: Resource
+    namespace: str | None
+    name: str | None
+    selector: str | None
+    tables: bool
+
+    def collect(self, api: kube.Api | None = None) -> Iterator[Details]:
+        """The object (or every selected object, a page at a time) with its related objects and events."""
+        collector = Collector(api or self.api, self.discovery, self.maps, now(), self.tables)
+        if self.name:
+            try:
+                yield collector.one(self.resource, self.namespace, self.name)
+            except errors.NotFoundError:
+                where = f' in namespace "{self.namespace}"' if self.namespace else ""
+                raise errors.NotFoundError(f'{self.resource.qualified} "{self.name}" not found{where}') from None
+            return
+        for page in collector.pages(self.resource, self.namespace, self.selector):
+            yield from page
+
+    def where(self) -> str:
+        """What was selected, in words: `jobs.batch -l app=web in namespace "ci"`."""
+        text = self.resource.qualified + (f" -l {self.selector}" if self.selector else "")
+        return text + (f' in namespace "{self.namespace}"' if self.namespace else "")
+
+
+def select(
+    kind: str,
+    name: str | None,
+    namespace: str | None,
+    all_namespaces: bool,
+    selector: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    request_timeout: str,
+    cache_dir: str | None,
+    field_maps: tuple[str, ...],
+    tables: bool,
+) -> Selection:
+    kind, name = split_target(kind, name)
+    if name and all_namespaces:
+        raise errors.UsageError("a resource cannot be retrieved by name across all namespaces")
+    if name and selector:
+        raise errors.UsageError("name cannot be provided when a selector is specified")
+    timeout = kube.parse_timeout(request_timeout)
+    maps = FieldMaps(list(field_maps))
+    api = kube.connect(kubeconfig, context, timeout)
+    discovery = Discovery(api, cache_dir)
+    resource = discovery.resolve(kind)
+    maps.get(resource.group, resource.kind)  # reject a malformed map before any further request
+    ns = None if all_namespaces or not resource.namespaced else (namespace or api.namespace)
+    return Selection(api, discovery, maps, resource, ns, name, selector, tables)

@@ -1,0 +1,86 @@
+"""`wait` over recorded watch streams (tests/record.py: record_waits): success, fail-fast, timeout, deletion."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from kubectl_cyclops.errors import ExitCode
+
+
+def test_wait_returns_once_the_job_completes(replay) -> None:
+    result, _ = replay("wait-job-complete")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "jobs.batch/watched -n rec healthy: Complete=True (CompletionsReached)\n"
+    assert result.stderr == ""
+
+
+def test_wait_json_prints_the_final_document(replay) -> None:
+    result, _ = replay("wait-job-complete", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert (doc["name"], doc["status"], doc["fields"]["succeeded"]) == ("watched", "healthy", 1)
+    assert [p["fields"]["phase"] for p in doc["related"]["pods"]] == ["Succeeded"]
+
+
+def test_a_failed_job_ends_the_wait_at_once_with_its_pods_and_exit_codes(replay) -> None:
+    started = time.monotonic()
+    result, _ = replay("wait-job-fails")  # recorded with --timeout 2m
+    assert time.monotonic() - started < 10
+    assert result.exit_code == ExitCode.WAIT_FAILED
+    assert result.stderr.count("\n") == 1
+    assert (
+        result.stderr
+        == "error: 1 of 1 failed: jobs.batch/doomed -n rec failed: FailureTarget=True (BackoffLimitExceeded)\n"
+    )
+    assert "Status:           failed" in result.stdout
+    pods = result.stdout.split("Pods: ")[1].split("\n\n")[0]
+    assert pods.count("doomed-") == 2, pods
+    assert pods.count("exit 7") == 2, pods
+    assert "BackoffLimitExceeded" in result.stdout
+
+
+def test_a_failed_job_as_json_is_the_failed_document(replay) -> None:
+    result, _ = replay("wait-job-fails", "-o", "json")
+    assert result.exit_code == ExitCode.WAIT_FAILED
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "failed"
+    exits = [c["exitCode"] for p in doc["related"]["pods"] for c in p["fields"]["containers"]]
+    assert exits == [7, 7]
+
+
+def test_the_timeout_has_its_own_code_and_shows_the_last_state(replay) -> None:
+    argv = ["wait", "job/paused", "-n", "rec", "--timeout", "1s"]
+    started = time.monotonic()
+    result, _ = replay("wait-job-timeout", argv=argv)
+    elapsed = time.monotonic() - started
+    assert result.exit_code == ExitCode.WAIT_TIMEOUT
+    assert 1 <= elapsed < 5
+    assert result.stderr == (
+        "error: timed out after 1s waiting for healthy: 1 of 1 not healthy: "
+        "jobs.batch/paused -n rec unknown: Suspended=True (JobSuspended)\n"
+    )
+    assert "Name:             paused" in result.stdout
+    assert "Status:           unknown" in result.stdout
+
+
+def test_timeout_zero_checks_once(replay) -> None:
+    started = time.monotonic()
+    result, _ = replay("wait-job-complete", argv=["wait", "job", "watched", "-n", "rec", "--timeout", "0"])
+    assert result.exit_code == ExitCode.WAIT_TIMEOUT
+    assert time.monotonic() - started < 1
+    assert "not healthy: jobs.batch/watched -n rec unknown: Suspended=True" in result.stderr
+
+
+def test_wait_for_deleted_returns_once_it_is_gone(replay) -> None:
+    result, api = replay("wait-job-burst")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "jobs.batch/burst deleted\n"
+    assert not [r for r in api.requests if "/jobs/burst" in r], "read from the informer's store, not by GET"
+
+
+def test_a_bad_timeout_is_a_usage_error(replay) -> None:
+    result, api = replay("wait-job-complete", argv=["wait", "job", "watched", "--timeout", "soon"])
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr == 'error: invalid --timeout "soon": use a duration like 30s, 5m, or 0 to check once\n'
+    assert api.requests == []
