@@ -6,8 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STATE := .e2e
 export PATH := $(CURDIR)/$(BIN):$(PATH)
-# pytest-xdist workers for the e2e suite (one shared cluster).
-WORKERS ?= 2
+# pytest-xdist workers (one shared cluster); the e2e tests mostly wait on the cluster, so more than the cores.
+WORKERS ?= 4
 
 .PHONY: help venv controlplane cluster cluster-down demo lint fmt unit e2e test bench record krew clean
 

@@ -15,7 +15,7 @@ from typing import Any
 from e2e.conftest import CREATED_BY
 from e2e.harness.k8s import Cluster, has_condition
 
-MIN_READY = 20  # seconds: long enough to look at the window, short enough for the suite
+MIN_READY = 8  # seconds: long enough to look inside the window, short enough for the suite
 
 
 def _pod_template(app: str) -> dict[str, Any]:

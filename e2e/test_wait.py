@@ -38,7 +38,7 @@ def test_wait_returns_once_the_job_completes_and_json_is_the_final_document(clus
 
 
 def test_a_failing_job_ends_the_wait_within_seconds_naming_pods_and_exit_codes(cluster: Cluster, ns: str) -> None:
-    cluster.apply("job", name="fails", namespace=ns, backoff_limit=1, fail="true", exit_code=3)
+    cluster.apply("job", name="fails", namespace=ns, backoff_limit=0, fail="true", exit_code=3)
     inv = cluster.cyclops("wait", "job/fails", "-n", ns, "--timeout", "5m")
     ended = datetime.now(UTC)
     assert inv.returncode == EXIT_FAILED, inv.stderr
@@ -50,10 +50,10 @@ def test_a_failing_job_ends_the_wait_within_seconds_naming_pods_and_exit_codes(c
     assert inv.stderr.startswith("error: 1 of 1 failed: jobs.batch/fails"), inv.stderr
     assert inv.stderr.count("\n") == 1
     pods = cluster.kubectl("get", "pods", "-n", ns, "-l", "job-name=fails", "-o", "name").stdout.split()
-    assert len(pods) == 2
+    assert len(pods) == 1  # backoffLimit 0: the first failure exhausts it
     for pod in pods:
         assert pod.split("/", 1)[1] in inv.stdout
-    assert inv.stdout.count("terminated (Error, exit 3)") == 2, inv.stdout
+    assert inv.stdout.count("terminated (Error, exit 3)") == 1, inv.stdout
 
 
 def test_a_suspended_job_times_out_with_its_last_state(cluster: Cluster, ns: str) -> None:
