@@ -81,6 +81,8 @@ class ReplayTransport:
     ending `--watch` once everything recorded was seen). Other watches stay silent.
     """
 
+    gone = False  # True: the server went away after the lists, every watch (re)connection is refused
+
     def __init__(self, recording: dict[str, Any], interrupt: bool = False) -> None:
         shared = json.loads(DISCOVERY.read_text())
         self.answers = {**shared, **recording["phases"][0]}
@@ -104,6 +106,8 @@ class ReplayTransport:
         return Answer(answer["status"], json.dumps(answer["body"]).encode())
 
     def _watch(self, k: str) -> Iterator[bytes]:
+        if self.gone:
+            raise kube.unreachable("https://recorded", ConnectionRefusedError("Connection refused"))
         for event in self.streams.get(k, []):
             time.sleep(PACE)  # events a little apart, as a server sends them, not all in one read
             yield json.dumps(event).encode() + b"\n"

@@ -6,6 +6,7 @@ import json
 import time
 
 from kubectl_cyclops.errors import ExitCode
+from tests.replay import ReplayTransport
 
 
 def test_wait_returns_once_the_job_completes(replay) -> None:
@@ -84,3 +85,15 @@ def test_a_bad_timeout_is_a_usage_error(replay) -> None:
     assert result.exit_code == ExitCode.USAGE
     assert result.stderr == 'error: invalid --timeout "soon": use a duration like 30s, 5m, or 0 to check once\n'
     assert api.requests == []
+
+
+def test_a_server_that_stays_gone_ends_the_wait_with_the_unreachable_code(replay, monkeypatch) -> None:
+    from kubectl_cyclops import informer
+
+    monkeypatch.setattr(informer, "RETRIES", 2)  # two refused reconnects, one short pause between them
+    monkeypatch.setattr(ReplayTransport, "gone", True)
+    result, api = replay("wait-job-timeout", argv=["wait", "job/paused", "-n", "rec", "--timeout", "1m"])
+    assert result.exit_code == ExitCode.UNREACHABLE
+    assert result.stderr == "error: cannot reach the API server at https://recorded: connection refused\n"
+    assert result.stdout == ""
+    assert sum(r.startswith("WATCH ") for r in api.requests) >= 2
