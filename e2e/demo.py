@@ -1,4 +1,4 @@
-"""`make demo`: a cluster, the PV and Job fixtures, and `kubectl cyclops details` for each.
+"""`make demo`: a cluster, the PV and Job fixtures, `kubectl cyclops wait` on them and `details` for each.
 
 Starts kind when a Docker or Podman engine answers, else the local control
 plane, and leaves it running so you can try more; `make cluster-down` stops it.
@@ -14,18 +14,20 @@ from pathlib import Path
 
 from e2e.harness import providers
 from e2e.harness.control import up
-from e2e.harness.k8s import VENV_BIN, Cluster, has_condition, phase
+from e2e.harness.k8s import VENV_BIN, Cluster, has_condition
 
 NAMESPACE = "demo"
 
 
-def _run(cluster: Cluster, *args: str) -> None:
+def _run(cluster: Cluster, *args: str, expect: int = 0) -> None:
     print(f"\n$ kubectl cyclops {' '.join(args)}", flush=True)
     inv = cluster.cyclops(*args)
     sys.stdout.write(inv.stdout)
     sys.stderr.write(inv.stderr)
-    if inv.returncode != 0:
-        raise SystemExit(f"kubectl cyclops exited {inv.returncode}")
+    if inv.returncode != expect:
+        raise SystemExit(f"kubectl cyclops exited {inv.returncode}, not {expect}")
+    if expect:
+        print(f"(exit {inv.returncode}, as a CI step would fail)", flush=True)
 
 
 def start(state_dir: Path) -> Path:
@@ -56,9 +58,10 @@ def main() -> int:
     cluster.apply("pv-hostpath", name="demo-pv", namespace=NAMESPACE, size="10Gi")
     cluster.apply("job", name="pi", namespace=NAMESPACE, completions=3, parallelism=2)
     cluster.apply("job", name="flaky", namespace=NAMESPACE, backoff_limit=1, fail="true", exit_code=2)
-    print("waiting for the claim to bind and the Jobs to finish ...", file=sys.stderr, flush=True)
-    cluster.wait_one("PersistentVolume", "demo-pv", phase("Bound"))
-    cluster.wait_one("Job", "pi", has_condition("Complete"), namespace=NAMESPACE)
+    # The CI gate: wait for the claim and the Jobs; the failing one ends its wait at once, with exit 10.
+    _run(cluster, "wait", "pvc", "demo-pv-claim", "-n", NAMESPACE, "--timeout", "60s")
+    _run(cluster, "wait", "job/pi", "-n", NAMESPACE, "--timeout", "2m")
+    _run(cluster, "wait", "job/flaky", "-n", NAMESPACE, "--timeout", "2m", expect=10)
     cluster.wait_one("Job", "flaky", has_condition("Failed"), namespace=NAMESPACE, timeout=90)
 
     _run(cluster, "details", "pv", "demo-pv")
