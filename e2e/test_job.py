@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import datetime
 
 import pytest
@@ -167,3 +169,48 @@ def test_errors_against_a_real_server(cluster: Cluster, ns: str) -> None:
     bad = cluster.cyclops("details", "pods", "-n", ns, "-l", "a in (")
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_job_with_an_init_container_and_env_from_a_secret(cluster: Cluster, ns: str) -> None:
+    """The image, the init container and the env source show; the Secret's value shows nowhere."""
+    value = "e2e-value-that-must-not-show"
+    cluster.kubectl("create", "secret", "generic", "db", f"--from-literal=password={value}", "-n", ns)
+    env = [{"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}]
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "migrate", "namespace": ns},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "initContainers": [{"name": "wait-db", "image": "busybox:1.36", "command": ["true"]}],
+                    "containers": [{"name": "main", "image": "busybox:1.37", "command": ["true"], "env": env}],
+                }
+            },
+        },
+    }
+    cluster.kubectl("create", "-f", "-", stdin=json.dumps(job))
+    cluster.wait_one("Job", "migrate", has_condition("Complete"), namespace=ns)
+    doc = cluster.details_json("job", "migrate", "-n", ns)
+    [pod] = doc["related"]["pods"]
+    init, main = pod["fields"]["containers"]
+    assert (init["name"], init["init"], init["image"], init["state"]) == ("wait-db", True, "busybox:1.36", "terminated")
+    assert (main["name"], main["init"], main["image"]) == ("main", False, "busybox:1.37")
+    assert main["env"] == [
+        {"name": "PASSWORD", "value": None, "valueFrom": "<set to the key 'password' in secret 'db'>"}
+    ]
+    api_pod = cluster.get("pod", pod["name"], ns)
+    assert init["exitCode"] == api_pod["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"]
+    pod_doc = cluster.details_json("pod", pod["name"], "-n", ns)
+    assert pod_doc["fields"]["containers"] == pod["fields"]["containers"]
+    outputs = [json.dumps(doc), json.dumps(pod_doc)]
+    for args in (["job", "migrate"], ["pod", pod["name"]]):
+        for fmt in ("wide", "yaml"):
+            inv = cluster.cyclops("details", *args, "-n", ns, "-o", fmt)
+            assert inv.returncode == 0, inv.stderr
+            outputs.append(inv.stdout + inv.stderr)
+    encoded = base64.b64encode(value.encode()).decode()
+    assert not [o for o in outputs if value in o or encoded in o]
+    assert "main: PASSWORD <set to the key 'password' in secret 'db'>" in outputs[-2]  # pod -o wide

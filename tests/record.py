@@ -62,6 +62,9 @@ SCENARIOS: dict[str, tuple[list[str], str | None]] = {
     "horizontalpodautoscaler": (["details", "hpa", "db", "-n", NS], "failed"),
     "customresourcedefinition": (["details", "crd", "crontabs.stable.example.com"], "healthy"),
     "generic-namespace": (["details", "namespace", NS], "healthy"),
+    "pod-containers": (["details", "pod", "envy", "-n", NS], "healthy"),
+    "pod-restarted": (["details", "pod", "crashy", "-n", NS], "failed"),
+    "pod-terminating": (["details", "pod", "leaving", "-n", NS], "progressing"),
     "crd-generic": (["details", "crontabs", "nightly", "-n", NS], "unknown"),
     "crd-user-map": (["details", "ct/nightly", "-n", NS, "--field-maps", "tests/crd-fieldmaps"], "healthy"),
     "list-jobs": (["details", "jobs", "-n", NS], None),
@@ -118,11 +121,50 @@ def prepare(c: Cluster) -> dict[str, str]:
     c.kubectl("rollout", "status", "deployment/web", "-n", NS, "--timeout=60s")
     c.kubectl("rollout", "status", "statefulset/db", "-n", NS, "--timeout=60s")
     c.kubectl("rollout", "status", "daemonset/agent", "-n", NS, "--timeout=60s")
+    c.wait("Pod", lambda ps: bool(ps) and phase("Running")(ps[0]), namespace=NS, labels="app=envy")
+    agentless_pods(c)
     c.wait_one("PodDisruptionBudget", "web", lambda o: o.get("status", {}).get("currentHealthy") == 2, namespace=NS)
     c.wait_one("HorizontalPodAutoscaler", "db", has_condition("ScalingActive", "False"), namespace=NS, timeout=90)
     pods = c.kubectl("get", "pods", "-n", NS, "-l", "job-name=done", "-o", "name").stdout.split()
     rs = c.kubectl("get", "rs", "-n", NS, "-l", "app=web", "-o", "name").stdout.split()
     return {"pod": pods[0].split("/", 1)[1], "replicaset": rs[0].split("/", 1)[1]}
+
+
+AGENTLESS = "no-agent-here"  # a node name no kwok or kubelet manages: only this script writes these pods' status
+
+
+def agentless_pods(c: Cluster) -> None:
+    """A pod whose container restarted after failing (its status written as a kubelet writes it, through
+    the status subresource, which the API server validates), and a pod held in deletion by a finalizer."""
+    image = "busybox:1.36"
+    for name, extra in (("crashy", {}), ("leaving", {"finalizers": ["cyclops.e2e/hold"]})):
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": NS, **extra},
+            "spec": {"nodeName": AGENTLESS, "containers": [{"name": "app", "image": image}]},
+        }
+        c.kubectl("create", "-f", "-", stdin=json.dumps(pod))
+    started = "2026-11-22T04:00:00Z"
+    restarted = {
+        "name": "app",
+        "image": image,
+        "imageID": "",
+        "ready": False,
+        "restartCount": 4,
+        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 1m20s restarting failed container"}},
+        "lastState": {
+            "terminated": {
+                "exitCode": 137,
+                "reason": "OOMKilled",
+                "startedAt": started,
+                "finishedAt": "2026-11-22T04:00:30Z",
+            }
+        },
+    }
+    status = {"status": {"phase": "Running", "startTime": started, "containerStatuses": [restarted]}}
+    c.kubectl("patch", "pod", "crashy", "-n", NS, "--subresource=status", "--type=merge", "-p", json.dumps(status))
+    c.kubectl("delete", "pod", "leaving", "-n", NS, "--wait=false")
 
 
 def run(api: kube.KubeApi, argv: list[str], cache: Path) -> Any:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import re
+from datetime import UTC, datetime
 
 import pytest
 import yaml
 
 from kubectl_cyclops.discovery import _from_aggregated, match
+from kubectl_cyclops.evaluate import evaluate
 from kubectl_cyclops.fieldmaps import FieldMaps
 from kubectl_cyclops.formats import NONE
 from tests.replay import DISCOVERY, load, scenarios
@@ -39,12 +41,12 @@ def test_json_document_matches_the_recorded_object_and_its_map(replay, name: str
     assert doc["status"] == load(name)["expect"]
     group = obj["apiVersion"].rpartition("/")[0]
     fmap = MAPS.get(group, obj["kind"]) if "--field-maps" in load(name)["argv"] else FieldMaps().get(group, obj["kind"])
-    assert list(doc["fields"]) == [f.name for f in fmap.fields]
+    assert list(doc["fields"]) == [f.name for f in fmap.fields if not f.table_only]
     assert list(doc["related"]) == [r.name for r in fmap.related]
     for relation in fmap.related:
         for item in doc["related"][relation.name]:
             assert item["kind"] == relation.kind
-            assert list(item["fields"]) == [f.name for f in relation.fields]
+            assert list(item["fields"]) == [f.name for f in relation.fields if not f.table_only]
     assert set(doc) >= {"apiVersion", "kind", "name", "namespace", "status", "fields", "related", "events"}
 
 
@@ -64,8 +66,10 @@ def test_table_and_wide_show_the_fields_a_person_reads(replay, name: str) -> Non
     obj = _object(name)
     group = obj["apiVersion"].rpartition("/")[0]
     maps = MAPS if "--field-maps" in load(name)["argv"] else FieldMaps()
-    for field in maps.get(group, obj["kind"]).fields:
-        empty = doc["fields"][field.name] in (None, "", [], {})
+    fmap = maps.get(group, obj["kind"])
+    texts = evaluate(fmap, obj, datetime.now(UTC), table=True).texts or {}
+    for field in fmap.fields:
+        empty = texts[field.name] == (NONE,) if field.table_only else doc["fields"][field.name] in (None, "", [], {})
         in_table = f"\n{field.title}:" in table.stdout
         in_wide = f"\n{field.title}:" in wide.stdout
         if field.json_only or (field.omit_empty and empty):

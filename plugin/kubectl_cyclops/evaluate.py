@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .durations import parse_time
 from .expr import Expr
 from .fieldmaps import Condition, Field, FieldMap, Rule, Template
-from .formats import FORMATTERS, Lines, condition_line, parse_time, plain
+from .formats import FORMATTERS, Lines, condition_line, plain
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,6 @@ def evaluate(
     status, reason = status_of(field_map, obj, now)
     shown = field_map.fields if fields is None else fields
     raws = [(f, extract(f, obj)) for f in shown]
-    values = {f.name: field_json(f, raw, now) for f, raw in raws}
+    values = {f.name: field_json(f, raw, now) for f, raw in raws if not f.table_only}
     texts = {f.name: field_text(f, raw, now) for f, raw in raws} if table else None
     return Evaluation(status, reason, values, texts)

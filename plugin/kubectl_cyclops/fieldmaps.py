@@ -54,6 +54,7 @@ class Field:
     args: tuple[Any, ...] = ()
     wide: bool = False
     json_only: bool = False
+    table_only: bool = False
     omit_empty: bool = False
     default: Any = None
 
@@ -159,7 +160,19 @@ class _Parser:
         return expr.with_default(self.defaults[source]) if source in self.defaults else expr
 
     def field(self, raw: Any, where: str) -> Field:
-        keys = {"name", "title", "path", "paths", "format", "args", "wide", "jsonOnly", "omitEmpty", "default"}
+        keys = {
+            "name",
+            "title",
+            "path",
+            "paths",
+            "format",
+            "args",
+            "wide",
+            "jsonOnly",
+            "tableOnly",
+            "omitEmpty",
+            "default",
+        }
         doc = self.mapping(raw, where, keys, {"name"})
         name = doc["name"]
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", name):
@@ -184,6 +197,7 @@ class _Parser:
             args=tuple(args),
             wide=bool(doc.get("wide", False)),
             json_only=bool(doc.get("jsonOnly", False)),
+            table_only=bool(doc.get("tableOnly", False)),
             omit_empty=bool(doc.get("omitEmpty", False)),
             default=doc.get("default"),
         )

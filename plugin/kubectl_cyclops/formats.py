@@ -15,6 +15,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from . import containers
+from .durations import human_duration, parse_time
 from .selectors import to_query
 
 NONE = "<none>"
@@ -61,42 +63,6 @@ def parse_quantity(value: Any) -> Decimal | None:
     if m.group(2):
         return number * Decimal(10) ** int(m.group(2)[1:])
     return number * Decimal(_SUFFIX[m.group(3) or ""])
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def human_duration(seconds: float) -> str:
-    """kubectl's duration.HumanDuration: 45s, 3m20s, 15m, 5h3m, 14h, 3d4h, 25d, 2y100d."""
-    s = int(seconds)
-    if s < 0:
-        return "<invalid>"
-    if s < 120:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        return f"{minutes}m{s % 60}s" if s % 60 else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = s // 3600
-    if hours < 8:
-        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        days = hours // 24
-        return f"{days // 365}y{days % 365}d" if days % 365 else f"{days // 365}y"
-    return f"{hours // 24 // 365}y"
 
 
 def _listify(value: Any) -> list[Any]:
@@ -236,31 +202,18 @@ def conditions_json(value: Any, now: datetime) -> Any:
     return [{k: c.get(k) for k in keys} for c in _listify(value) if isinstance(c, dict)]
 
 
-def _container_state(status: dict[str, Any]) -> dict[str, Any]:
-    state = status.get("state") or {}
-    name = next(iter(state), None)
-    detail = state.get(name) or {}
-    return {
-        "name": status.get("name"),
-        "state": name,
-        "reason": detail.get("reason"),
-        "exitCode": detail.get("exitCode"),
-        "ready": status.get("ready"),
-        "restartCount": status.get("restartCount", 0),
-    }
+def phase_table(value: Any, now: datetime) -> str:
+    """[phase, deletionTimestamp, since]: `Terminating (since 5s)`, `Bound (since 5m)`, or the phase."""
+    phase, deleted, since = ([*_listify(value), None, None, None])[:3]
+    if parse_time(deleted):
+        return f"Terminating (since {age(deleted, now)})"
+    if parse_time(since):
+        return f"{plain(phase)} (since {age(since, now)})"
+    return plain(phase)
 
 
-def containers_json(value: Any, now: datetime) -> Any:
-    return [_container_state(s) for s in _listify(value) if isinstance(s, dict)]
-
-
-def containers_table(value: Any, now: datetime) -> Lines:
-    out = []
-    for c in containers_json(value, now):
-        line = f"{c['name']}: {c['state'] or 'unknown'}"
-        extra = [x for x in (c["reason"], None if c["exitCode"] is None else f"exit {c['exitCode']}") if x]
-        out.append(line + (f" ({', '.join(extra)})" if extra else ""))
-    return out or NONE
+def phase_json(value: Any, now: datetime) -> Any:
+    return _listify(value)[0] if _listify(value) else None
 
 
 def ports(value: Any, now: datetime) -> str:
@@ -350,7 +303,16 @@ FORMATTERS: dict[str, Formatter] = {
     "selector": Formatter(selector, lambda v, n: to_query(v) or None),
     "nodeSelectorTerms": Formatter(node_selector_terms),
     "conditions": Formatter(conditions_table, conditions_json),
-    "containers": Formatter(containers_table, containers_json),
+    "containers": Formatter(lambda v, n: containers.state_lines(v) or NONE, lambda v, n: containers.containers(v)),
+    "initContainers": Formatter(
+        lambda v, n: containers.state_lines([None, None, v, None]) or NONE,
+        lambda v, n: containers.containers([None, None, v, None]),
+    ),
+    "containerDetails": Formatter(
+        lambda v, n: containers.detail_lines(v, n) or NONE, lambda v, n: containers.containers(v)
+    ),
+    "env": Formatter(lambda v, n: containers.env_lines(v) or NONE, lambda v, n: containers.containers(v)),
+    "phase": Formatter(phase_table, phase_json),
     "ports": Formatter(ports),
     "namespacedName": Formatter(lambda v, n: namespaced_name(v, n) or NONE, namespaced_name),
     "policyRules": Formatter(policy_rules),

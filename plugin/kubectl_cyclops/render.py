@@ -17,8 +17,9 @@ from typing import Any, BinaryIO, TextIO
 import orjson
 
 from .details import Details, Evaluated, event_time
+from .durations import human_duration, parse_time
 from .fieldmaps import Field
-from .formats import NONE, age, human_duration, parse_time
+from .formats import NONE, age, timestamp
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
@@ -40,6 +41,7 @@ def _item_json(item: Evaluated) -> dict[str, Any]:
         "namespace": item.namespace,
         "status": item.evaluation.status,
         "statusReason": item.evaluation.reason,
+        "deletionTimestamp": item.obj["metadata"].get("deletionTimestamp"),
         "fields": item.evaluation.values,
     }
 
@@ -138,6 +140,7 @@ def _header(details: Details, now: datetime) -> list[tuple[str, str]]:
         ("Kind", f"{item.resource.kind} ({item.resource.api_version})"),
         ("Status", item.evaluation.status),
         ("Status Reason", item.evaluation.reason or NONE),
+        *([("Terminating", f"since {timestamp(meta['deletionTimestamp'], now)}")] if meta.get("deletionTimestamp") else []),
         ("Age", age(meta.get("creationTimestamp"), now)),
         ("Labels", ",".join(f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items())) or NONE),
         ("Owner", owners or NONE),
