@@ -140,7 +140,7 @@ def _header(details: Details, now: datetime) -> list[tuple[str, str]]:
         ("Kind", f"{item.resource.kind} ({item.resource.api_version})"),
         ("Status", item.evaluation.status),
         ("Status Reason", item.evaluation.reason or NONE),
-        *([("Terminating", f"since {timestamp(meta['deletionTimestamp'], now)}")] if meta.get("deletionTimestamp") else []),
+        *([("Terminating", f"since {timestamp(deleted, now)}")] if (deleted := meta.get("deletionTimestamp")) else []),
         ("Age", age(meta.get("creationTimestamp"), now)),
         ("Labels", ",".join(f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items())) or NONE),
         ("Owner", owners or NONE),
