@@ -147,20 +147,7 @@ def _warn(line: str) -> None:
     "changes; Ctrl-C ends (exit 0).",
 )
 @field_map_option
-def details(
-    kind: str,
-    name: str | None,
-    namespace: str | None,
-    all_namespaces: bool,
-    selector: str | None,
-    kubeconfig: str | None,
-    context: str | None,
-    request_timeout: str,
-    cache_dir: str | None,
-    output: str,
-    watch: bool,
-    field_maps: tuple[str, ...],
-) -> None:
+def details(output: str, watch: bool, **target: Any) -> None:
     """Show the details of KIND NAME (or of every KIND) with its related objects and events.
 
     \b
@@ -174,19 +161,7 @@ def details(
     from .selection import now, select
 
     tables = output in ("table", "wide")
-    sel = select(
-        kind,
-        name,
-        namespace,
-        all_namespaces,
-        selector,
-        kubeconfig,
-        context,
-        request_timeout,
-        cache_dir,
-        field_maps,
-        tables,
-    )
+    sel = select(tables=tables, **target)
 
     def show(items: Iterable[Details]) -> None:
         shown = render.emit(items, output, bool(sel.name), now(), sys.stdout, _warn)
@@ -230,21 +205,7 @@ def details(
 )
 @output_option
 @field_map_option
-def wait(
-    kind: str,
-    name: str | None,
-    namespace: str | None,
-    all_namespaces: bool,
-    selector: str | None,
-    kubeconfig: str | None,
-    context: str | None,
-    request_timeout: str,
-    cache_dir: str | None,
-    goal: str,
-    timeout: str,
-    output: str,
-    field_maps: tuple[str, ...],
-) -> None:
+def wait(goal: str, timeout: str, output: str, **target: Any) -> None:
     """Wait until KIND NAME (or every selected KIND) has a status; a CI gate that says why.
 
     Waiting for healthy ends at once when an object fails (exit 10), printing its
@@ -269,19 +230,7 @@ def wait(
     if seconds is None:
         raise errors.UsageError(f'invalid --timeout "{timeout}": use a duration like 30s, 5m, or 0 to check once')
     tables = output in ("table", "wide")
-    sel = select(
-        kind,
-        name,
-        namespace,
-        all_namespaces,
-        selector,
-        kubeconfig,
-        context,
-        request_timeout,
-        cache_dir,
-        field_maps,
-        tables,
-    )
+    sel = select(tables=tables, **target)
     with Informer(sel.api) as informer:
         outcome = waiting.wait(informer, lambda api: list(sel.collect(api)), goal, seconds)
     if outcome.result == "met" and (goal == "deleted" or tables):

@@ -65,6 +65,7 @@ class Selection:
 
 
 def select(
+    *,
     kind: str,
     name: str | None,
     namespace: str | None,
@@ -77,6 +78,7 @@ def select(
     field_maps: tuple[str, ...],
     tables: bool,
 ) -> Selection:
+    """The flags of `details` and `wait` checked, the connection made, the kind resolved, its map validated."""
     kind, name = split_target(kind, name)
     if name and all_namespaces:
         raise errors.UsageError("a resource cannot be retrieved by name across all namespaces")
