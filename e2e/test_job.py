@@ -207,7 +207,7 @@ def test_a_job_with_an_init_container_and_env_from_a_secret(cluster: Cluster, ns
     assert pod_doc["fields"]["containers"] == pod["fields"]["containers"]
     outputs = [json.dumps(doc), json.dumps(pod_doc)]
     for args in (["job", "migrate"], ["pod", pod["name"]]):
-        for fmt in ("wide", "yaml"):
+        for fmt in ("table", "wide", "yaml"):
             inv = cluster.cyclops("details", *args, "-n", ns, "-o", fmt)
             assert inv.returncode == 0, inv.stderr
             outputs.append(inv.stdout + inv.stderr)

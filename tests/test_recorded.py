@@ -67,7 +67,7 @@ def test_table_and_wide_show_the_fields_a_person_reads(replay, name: str) -> Non
     group = obj["apiVersion"].rpartition("/")[0]
     maps = MAPS if "--field-maps" in load(name)["argv"] else FieldMaps()
     fmap = maps.get(group, obj["kind"])
-    texts = evaluate(fmap, obj, datetime.now(UTC), table=True).texts or {}
+    texts = evaluate(fmap, obj, datetime.now(UTC), view="wide").texts or {}
     for field in fmap.fields:
         empty = texts[field.name] == (NONE,) if field.table_only else doc["fields"][field.name] in (None, "", [], {})
         in_table = f"\n{field.title}:" in table.stdout

@@ -161,7 +161,7 @@ def details(output: str, watch: bool, **target: Any) -> None:
     from .selection import now, select
 
     tables = output in ("table", "wide")
-    sel = select(tables=tables, **target)
+    sel = select(view=output if tables else "json", **target)
 
     def show(items: Iterable[Details]) -> None:
         shown = render.emit(items, output, bool(sel.name), now(), sys.stdout, _warn)
@@ -230,7 +230,7 @@ def wait(goal: str, timeout: str, output: str, **target: Any) -> None:
     if seconds is None:
         raise errors.UsageError(f'invalid --timeout "{timeout}": use a duration like 30s, 5m, or 0 to check once')
     tables = output in ("table", "wide")
-    sel = select(tables=tables, **target)
+    sel = select(view=output if tables else "json", **target)
     with Informer(sel.api) as informer:
         outcome = waiting.wait(informer, lambda api: list(sel.collect(api)), goal, seconds)
     if outcome.result == "met" and (goal == "deleted" or tables):

@@ -83,14 +83,14 @@ Events = tuple[list[JSON], str | None, list[Watch]]  # events, a warning if unre
 
 
 class Collector:
-    def __init__(self, api: Api, discovery: Discovery, maps: FieldMaps, now: datetime, table: bool) -> None:
+    def __init__(self, api: Api, discovery: Discovery, maps: FieldMaps, now: datetime, view: str) -> None:
         self.api, self.discovery, self.maps = api, discovery, maps
-        self.now, self.table = now, table
+        self.now, self.view = now, view  # json, table or wide: what evaluate() computes
 
     def evaluated(self, resource: Resource, obj: JSON, fields: tuple[Field, ...] | None = None) -> Evaluated:
         fmap = self.maps.get(resource.group, resource.kind)
         shown = fmap.fields if fields is None else fields
-        return Evaluated(resource, obj, shown, evaluate(fmap, obj, self.now, shown, self.table))
+        return Evaluated(resource, obj, shown, evaluate(fmap, obj, self.now, shown, self.view))
 
     def one(self, resource: Resource, namespace: str | None, name: str) -> Details:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:

@@ -26,7 +26,7 @@ from .formats import FORMATTERS, Lines, condition_line, plain
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What a map says of one object: status, why, and each field (JSON value; table lines if asked)."""
+    """What a map says of one object: status, why, and each field (JSON values, or table lines for a table view)."""
 
     status: str
     reason: str | None
@@ -150,15 +150,18 @@ def evaluate(
     obj: dict[str, Any],
     now: datetime,
     fields: tuple[Field, ...] | None = None,
-    table: bool = False,
+    view: str = "json",
 ) -> Evaluation:
     """Status, reason and field values of `obj` by its map (or by `fields`, a relation's, for related objects).
 
-    JSON values are always computed; table lines only when `table` is true.
+    `view` is what will be shown: "json" computes the JSON values (not of tableOnly
+    fields); "table" and "wide" compute only the table lines of the fields that view
+    shows, so a thousand pods cost no JSON and no wide-only text in a plain table.
     """
     status, reason = status_of(field_map, obj, now)
     shown = field_map.fields if fields is None else fields
-    raws = [(f, extract(f, obj)) for f in shown]
-    values = {f.name: field_json(f, raw, now) for f, raw in raws if not f.table_only}
-    texts = {f.name: field_text(f, raw, now) for f, raw in raws} if table else None
-    return Evaluation(status, reason, values, texts)
+    if view == "json":
+        values = {f.name: field_json(f, extract(f, obj), now) for f in shown if not f.table_only}
+        return Evaluation(status, reason, values)
+    visible = [f for f in shown if not f.json_only and (view == "wide" or not f.wide)]
+    return Evaluation(status, reason, {}, {f.name: field_text(f, extract(f, obj), now) for f in visible})

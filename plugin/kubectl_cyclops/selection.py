@@ -43,11 +43,11 @@ class Selection:
     namespace: str | None
     name: str | None
     selector: str | None
-    tables: bool
+    view: str  # json (also for yaml), table or wide
 
     def collect(self, api: kube.Api | None = None) -> Iterator[Details]:
         """The object (or every selected object, a page at a time) with its related objects and events."""
-        collector = Collector(api or self.api, self.discovery, self.maps, now(), self.tables)
+        collector = Collector(api or self.api, self.discovery, self.maps, now(), self.view)
         if self.name:
             try:
                 yield collector.one(self.resource, self.namespace, self.name)
@@ -76,7 +76,7 @@ def select(
     request_timeout: str,
     cache_dir: str | None,
     field_maps: tuple[str, ...],
-    tables: bool,
+    view: str,
 ) -> Selection:
     """The flags of `details` and `wait` checked, the connection made, the kind resolved, its map validated."""
     kind, name = split_target(kind, name)
@@ -91,4 +91,4 @@ def select(
     resource = discovery.resolve(kind)
     maps.get(resource.group, resource.kind)  # reject a malformed map before any further request
     ns = None if all_namespaces or not resource.namespaced else (namespace or api.namespace)
-    return Selection(api, discovery, maps, resource, ns, name, selector, tables)
+    return Selection(api, discovery, maps, resource, ns, name, selector, view)
