@@ -12,7 +12,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from kubectl_cyclops import cli
+from kubectl_cyclops import cli, kube
 from kubectl_cyclops.errors import ExitCode
 
 
@@ -53,11 +53,30 @@ def test_unknown_kind(replay) -> None:
         (["details", "job", "x", "-l", "a=b"], "name cannot be provided when a selector is specified"),
         (["details", "job/x", "y"], "give either KIND/NAME or KIND NAME"),
         (["details", "job", "x", "--request-timeout", "soon"], 'invalid --request-timeout "soon"'),
+        (["details", "job", "x", "-o", "xml"], "Invalid value for '-o' / '--output': 'xml' is not one of"),
+        (["details", "job", "x", "--bogus"], "No such option '--bogus'"),
+        (["details"], "Missing argument 'KIND[/NAME]'"),
+        (["wait", "job", "x", "--for", "done"], "Invalid value for '--for': 'done' is not one of"),
     ],
 )
 def test_usage_errors_change_nothing_and_say_why(replay, argv: list[str], says: str) -> None:
     result, api = replay("job-complete", argv=argv)
     assert says in one_line(result, ExitCode.USAGE)
+    assert api.requests == []
+
+
+def test_an_unknown_kind_with_terminal_escapes_is_echoed_escaped(replay) -> None:
+    result, _ = replay("pv", argv=["details", "\x1b[31mred\x07", "x"])
+    assert one_line(result, ExitCode.UNKNOWN_KIND) == (
+        'error: the server doesn\'t have a resource type "\\x1b[31mred\\x07" (see: kubectl api-resources)'
+    )
+
+
+def test_click_errors_are_one_escaped_line(replay) -> None:
+    result, api = replay("pv", argv=["details", "pv", "x", "-o", "\x1b]0;owned\x07"])
+    line = one_line(result, ExitCode.USAGE)
+    assert "\x1b" not in line
+    assert "'\\x1b]0;owned\\x07' is not one of" in line
     assert api.requests == []
 
 
@@ -137,6 +156,22 @@ def silent_server() -> Iterator[int]:
     for conn in accepted:
         conn.close()
     server.close()
+
+
+def test_a_silent_tls_server_fails_at_the_handshake_timeout_without_request_timeout(
+    tmp_path: Path, silent_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server accepts the connection and never speaks: the handshake timeout ends it (10 s; 1 s here)."""
+    monkeypatch.setattr(kube, "CONNECT_TIMEOUT", 1.0)
+    config = kubeconfig(tmp_path / "config", f"https://127.0.0.1:{silent_server}")
+    started = time.monotonic()
+    result = invoke("details", "pv", "x", "--kubeconfig", str(config), "--cache-dir", str(tmp_path))
+    elapsed = time.monotonic() - started
+    assert one_line(result, ExitCode.UNREACHABLE) == (
+        f"error: cannot reach the API server at https://127.0.0.1:{silent_server}: "
+        "no connection and TLS handshake within 1s"
+    )
+    assert 1 <= elapsed < 5
 
 
 def test_silent_server_respects_request_timeout(tmp_path: Path, silent_server: int) -> None:

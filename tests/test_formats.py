@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from kubectl_cyclops.durations import human_duration
+from kubectl_cyclops.errors import escape
 from kubectl_cyclops.expr import Expr, ExpressionError, translate
 from kubectl_cyclops.formats import FORMATTERS, parse_quantity
-from kubectl_cyclops.render import escape
 from kubectl_cyclops.selectors import to_query as label_selector
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)

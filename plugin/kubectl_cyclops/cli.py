@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import click
@@ -24,11 +24,32 @@ WAIT_GOALS = ("healthy", "progressing", "failed", "unknown", "deleted")
 
 
 class Group(click.Group):
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Click's own errors (a bad flag, a missing argument) as one escaped line too, exit 2."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            click.echo(f"error: {errors.escape(exc.format_message())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(ExitCode.INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except errors.CyclopsError as exc:
-            click.echo(f"error: {exc.message}", err=True)
+            click.echo(f"error: {errors.escape(exc.message)}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -43,7 +64,7 @@ class Group(click.Group):
         except Exception as exc:
             if os.environ.get("KUBECTL_CYCLOPS_DEBUG"):
                 raise
-            reason = " ".join(str(exc).split())
+            reason = errors.escape(" ".join(str(exc).split()))
             click.echo(
                 f"error: unexpected {type(exc).__name__}: {reason} (KUBECTL_CYCLOPS_DEBUG=1 shows a traceback)",
                 err=True,

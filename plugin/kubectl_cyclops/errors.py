@@ -6,7 +6,16 @@ message is one line that names the object and the cause.
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def escape(text: str) -> str:
+    """Terminal control characters as visible escapes: \\x1b[31m cannot colour anything (tables and errors)."""
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
 class ExitCode(IntEnum):

@@ -9,7 +9,6 @@ imported only for tables.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, BinaryIO, TextIO
@@ -18,17 +17,9 @@ import orjson
 
 from .details import Details, Evaluated, event_time
 from .durations import human_duration, parse_time
+from .errors import escape
 from .fieldmaps import Field
 from .formats import NONE, age, timestamp
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
-
-
-def escape(text: str) -> str:
-    """Terminal control characters as visible escapes: \\x1b[31m cannot colour anything."""
-    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
-
 
 # ---------------------------------------------------------------- documents
 
