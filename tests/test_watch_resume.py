@@ -8,6 +8,7 @@ only the interruptions between them are staged.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -106,3 +107,13 @@ def test_the_informer_raises_a_watch_error_after_the_changes_before_it() -> None
             drain()
         [job] = inf.reflectors[SCOPE].answer()["items"]
         assert job == EVENTS[-1]["object"]
+
+
+def test_a_watch_the_server_ends_at_once_backs_off_and_ends_the_command() -> None:
+    """client-go's "very short watch": a stream closed at once with no event is a failure, not a busy loop."""
+    api = StagedApi([([], None)] * informer.RETRIES)
+    started = time.monotonic()
+    with pytest.raises(errors.UnreachableError, match="ended at once, with no event"):
+        take(api, 1)
+    assert api.versions == [LISTING["metadata"]["resourceVersion"]] * informer.RETRIES
+    assert time.monotonic() - started >= 0.01 * (2**0 + 2**1 + 2**2 + 2**3)  # the backoff between attempts

@@ -33,6 +33,7 @@ WATCH_SECONDS = 300
 RETRIES = 5  # consecutive failed reconnects before a dropped watch ends the command
 INTERVAL = 0.25  # at most one re-evaluation per interval
 RESYNC = 5.0  # re-evaluate at least this often, for rules that compare a time with now
+SHORT_WATCH = 1.0  # a watch the server ends this soon with no event is a failure (client-go's "very short watch")
 _PAGING = ("limit", "continue")
 
 
@@ -81,6 +82,7 @@ class Reflector:
         """Watch from the store's version; yield "CHANGED" after each change, "RELISTED" after a relist."""
         failures = 0
         while not stop.is_set():
+            started, seen = time.monotonic(), 0
             try:
                 params = {
                     **self.scope.params,
@@ -89,11 +91,13 @@ class Reflector:
                     "timeoutSeconds": WATCH_SECONDS,
                 }
                 for event in self.api.watch(self.scope.path, params):
-                    failures = 0
+                    failures, seen = 0, seen + 1
                     if self.apply(event):
                         yield "CHANGED"
                     if stop.is_set():
                         return
+                if seen == 0 and time.monotonic() - started < SHORT_WATCH:
+                    raise errors.UnreachableError(f"the watch of {self.scope.path} ended at once, with no event")
             except errors.GoneError:
                 self.list()  # the version is too old: what happened meanwhile is only in a fresh list
                 yield "RELISTED"
