@@ -151,3 +151,4 @@ def test_bad_expressions_are_rejected(bad: str) -> None:
 
 def test_control_characters_are_escaped() -> None:
     assert escape("ok\x1b[31mred\x07\n") == "ok\\x1b[31mred\\x07\\n"
+    assert escape("a\u2028b\u202eevil") == "a\\u2028b\\u202eevil"  # a line break to splitlines; a bidi override

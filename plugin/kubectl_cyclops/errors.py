@@ -9,13 +9,20 @@ from __future__ import annotations
 import re
 from enum import IntEnum
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0 and C1 controls, the Unicode line and paragraph separators (a line break to str.splitlines), and the
+# bidirectional overrides that can make a terminal show text in another order than it is.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
 def escape(text: str) -> str:
     """Terminal control characters as visible escapes: \\x1b[31m cannot colour anything (tables and errors)."""
-    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), _code(m.group())), text)
+
+
+def _code(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 class ExitCode(IntEnum):
