@@ -8,6 +8,10 @@ STATE := .e2e
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # pytest-xdist workers (one shared cluster); the e2e tests mostly wait on the cluster, so more than the cores.
 WORKERS ?= 4
+# The Kubernetes minor of the local control plane: empty for the newest (e2e/controlplane/go.mod),
+# or one with its own e2e/controlplane/v1.N/go.mod, e.g. `make e2e KUBE_VERSION=1.34`.
+KUBE_VERSION ?=
+export KUBE_VERSION
 
 .PHONY: help venv controlplane cluster cluster-down demo lint fmt unit e2e test bench record krew clean
 
@@ -50,8 +54,9 @@ fmt: venv ## ruff fixes and formatting; regenerate the README's flag tables
 unit: venv ## Unit tests (recorded API responses, no cluster)
 	$(BIN)/pytest tests
 
-e2e: venv ## The e2e suite against an ephemeral cluster (--cluster=local|kind|existing)
-	$(BIN)/pytest e2e -n $(WORKERS) $(PYTEST_ARGS)
+e2e: venv ## The e2e suite against an ephemeral cluster (--cluster=local|kind|existing; KUBE_VERSION=1.34)
+	@mkdir -p reports
+	$(BIN)/pytest e2e -n $(WORKERS) --junitxml=reports/junit-e2e$(if $(KUBE_VERSION),-$(KUBE_VERSION)).xml $(PYTEST_ARGS)
 
 test: venv lint ## Everything: lint, unit tests and the e2e suite in parallel; JUnit in reports/junit.xml
 	@mkdir -p reports

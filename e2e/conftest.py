@@ -11,7 +11,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -91,6 +91,21 @@ def cluster(request: pytest.FixtureRequest) -> Cluster:
             state_file.write_text(json.dumps(provider.state()))
     # Stopped once by pytest_sessionfinish in the controller, not here: other workers may still use it.
     return Cluster(provider.kubeconfig, provider.context)
+
+
+@pytest.fixture(scope="session")
+def server_version(cluster: Cluster) -> str:
+    """The API server's gitVersion (v1.34.4): tests compare with the server they run on."""
+    return str(cluster.kubectl("version", "-o", "json").json()["serverVersion"]["gitVersion"])
+
+
+@pytest.fixture(autouse=True)
+def _kubernetes_version_in_junit(
+    request: pytest.FixtureRequest, record_property: Callable[[str, object], None]
+) -> None:
+    """Each e2e test's JUnit entry carries the Kubernetes version it ran against (a `kubernetes` property)."""
+    if request.node.get_closest_marker("e2e") and "cluster" in request.fixturenames:
+        record_property("kubernetes", request.getfixturevalue("server_version"))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

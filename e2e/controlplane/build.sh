@@ -3,14 +3,17 @@
 # kube-scheduler, etcd, kwok, kwokctl) from Go modules into a cache outside
 # the repository, and print the directory holding the binaries.
 #
-# Versions come from go.mod next to this script, and nowhere else.
-# The cache key covers go.mod, go.sum, the Go toolchain and BUILD_REVISION
+# Versions come from go.mod next to this script (the newest Kubernetes), or for
+# KUBE_VERSION=1.N from v1.N/go.mod (an older minor and its etcd); kwok and
+# kwokctl always come from the go.mod here, built for the chosen version.
+# The cache key covers those go.mod and go.sum files, the Go toolchain and BUILD_REVISION
 # (bump it when a change here alters what is built), so a warm cache returns
 # at once and any change of version rebuilds. A build writes into a
 # temporary directory that is renamed into place only when every binary is
 # built, so an interrupted build leaves nothing a later run would trust.
 #
 #   KUBECTL_CYCLOPS_BUILD_CACHE   cache root (default ~/.cache/kubectl-cyclops)
+#   KUBE_VERSION                  1.N: an older minor from v1.N/go.mod (default: the newest)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,11 +28,16 @@ binaries=(kube-apiserver kube-controller-manager kube-scheduler etcd kwok kwokct
 command -v go >/dev/null || { log "go is not on PATH; install Go $(awk '/^go /{print $2}' go.mod) or newer"; exit 1; }
 
 modver() { go list -m -f '{{.Version}}' "$1"; }
-kube=$(modver k8s.io/kubernetes)
 kwokv=$(modver sigs.k8s.io/kwok)
-etcdv=$(modver go.etcd.io/etcd/server/v3)
+moddir=$here
+if [[ -n "${KUBE_VERSION:-}" && "v$(modver k8s.io/kubernetes | cut -d. -f1,2 | tr -d v)" != "v${KUBE_VERSION}" ]]; then
+    moddir="$here/v${KUBE_VERSION}"
+    [[ -f "$moddir/go.mod" ]] || { log "no go.mod for Kubernetes $KUBE_VERSION (have: $(cd "$here" && ls -d v1.* 2>/dev/null | tr '\n' ' ')and the newest)"; exit 1; }
+fi
+kube=$(cd "$moddir" && modver k8s.io/kubernetes)
+etcdv=$(cd "$moddir" && modver go.etcd.io/etcd/server/v3)
 
-key=$( { cat go.mod go.sum; go version; echo "$BUILD_REVISION"; } | sha256sum | cut -c1-12)
+key=$( { cat go.mod go.sum; [[ $moddir == "$here" ]] || cat "$moddir/go.mod" "$moddir/go.sum"; go version; echo "$BUILD_REVISION"; } | sha256sum | cut -c1-12)
 root="${KUBECTL_CYCLOPS_BUILD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-cyclops}"
 dest="$root/k8s-$kube-$key"
 mkdir -p "$root"
@@ -85,7 +93,9 @@ for b in "${binaries[@]}"; do
     i=$((i + 1))
     t0=$SECONDS
     log "[$i/${#binaries[@]}] building $b (${pkg[$b]})"
-    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w ${flags[$b]}" -o "$tmp/bin/$b" "${pkg[$b]}"
+    dir=$moddir
+    [[ $b == kwok* ]] && dir=$here
+    (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w ${flags[$b]}" -o "$tmp/bin/$b" "${pkg[$b]}")
     log "[$i/${#binaries[@]}] $b done in $((SECONDS - t0))s"
 done
 
