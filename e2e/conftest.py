@@ -13,6 +13,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from filelock import FileLock
@@ -20,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 from e2e.harness import providers
 from e2e.harness.k8s import Cluster
+from e2e.harness.local import LocalCluster
 
 STATE = "cyclops-cluster.json"
 # Prefix of every namespace and cluster-scoped object a test creates, so a run can find what it left.
@@ -91,6 +93,16 @@ def cluster(request: pytest.FixtureRequest) -> Cluster:
             state_file.write_text(json.dumps(provider.state()))
     # Stopped once by pytest_sessionfinish in the controller, not here: other workers may still use it.
     return Cluster(provider.kubeconfig, provider.context)
+
+
+def start_local(request: pytest.FixtureRequest, why: str, **options: Any) -> LocalCluster:
+    """A local control plane of a test's own, started after the shared cluster and never at the same time as
+    another such start (kwokctl picks the highest free ports: two starts at once could pick the same)."""
+    if provider_name(request.config) != "local":
+        pytest.skip(why)
+    request.getfixturevalue("cluster")
+    with FileLock(str(shared_dir(request.config) / "local-start.lock")):
+        return LocalCluster(**options).start()
 
 
 @pytest.fixture(scope="session")

@@ -71,7 +71,7 @@ def local_only(request: pytest.FixtureRequest) -> Iterator[None]:
     if provider_name(request.config) != "local":
         pytest.skip("teardown tests exercise the local provider")
     request.getfixturevalue("cluster")
-    with FileLock(str(shared_dir(request.config) / "local-teardown.lock")):
+    with FileLock(str(shared_dir(request.config) / "local-start.lock")):
         yield
 
 

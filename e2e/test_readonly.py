@@ -22,9 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from e2e.conftest import provider_name
+from e2e.conftest import start_local
 from e2e.harness.k8s import VENV_BIN, Cluster, has_condition, phase
-from e2e.harness.local import LocalCluster
 
 HERE = Path(__file__).parent
 POLICY = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": [{"level": "Metadata"}]}
@@ -34,12 +33,10 @@ READ = {"get", "list", "watch"}
 
 @pytest.fixture(scope="module")
 def audited(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Path]]:
-    if provider_name(request.config) != "local":
-        pytest.skip("this test starts its own local control plane to read its kube-apiserver's audit log")
     policy = tmp_path_factory.mktemp("audit") / "policy.yaml"
     policy.write_text(yaml.safe_dump(POLICY))
-    local = LocalCluster(extra_args=("--kube-audit-policy", str(policy)))
-    local.start()
+    why = "this test starts its own local control plane to read its kube-apiserver's audit log"
+    local = start_local(request, why, extra_args=("--kube-audit-policy", str(policy)))
     try:
         cluster = Cluster(local.kubeconfig)
         cluster.kubectl("create", "namespace", NS)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from e2e.conftest import provider_name
+from e2e.conftest import start_local
 from e2e.harness.k8s import VENV_BIN, Cluster, has_condition
 from e2e.harness.local import LocalCluster, alive
 
@@ -20,14 +20,15 @@ UNREACHABLE = 8
 
 @pytest.fixture
 def doomed(request: pytest.FixtureRequest) -> Iterator[tuple[Cluster, LocalCluster]]:
-    if provider_name(request.config) != "local":
-        pytest.skip("this test kills the kube-apiserver of a local control plane of its own")
-    with LocalCluster() as local:
+    local = start_local(request, "this test kills the kube-apiserver of a local control plane of its own")
+    try:
         cluster = Cluster(local.kubeconfig)
         cluster.kubectl("create", "namespace", "doomed")
         cluster.apply("job", name="paused", namespace="doomed", suspend="true")
         cluster.wait_one("Job", "paused", has_condition("Suspended"), namespace="doomed")
         yield cluster, local
+    finally:
+        local.stop()
 
 
 def _plugin(cluster: Cluster, *args: str) -> subprocess.Popen[str]:
