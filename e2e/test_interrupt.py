@@ -43,25 +43,26 @@ def test_ctrl_c_to_a_running_suite_leaves_nothing_behind(request: pytest.Fixture
     env = {**os.environ, "CYCLOPS_E2E_PREFIX": prefix}
     cmd = [sys.executable, "-m", "pytest", "e2e/test_job.py", "-n", "2", "-p", "no:cacheprovider"]
     cmd += ["--basetemp", str(basetemp), "-q", "--cluster=local"]
+    # Held to the end: no other test's cluster may start, and take over a freed port, before the checks.
     with FileLock(str(shared_dir(request.config) / "local-start.lock")):
         proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
         )
         state_file = basetemp / STATE
         _wait_for("cluster", lambda: state_file.exists() and "pids" in state_file.read_text(), proc)
-    state = json.loads(state_file.read_text())
-    cluster = Cluster(Path(state["kubeconfig"]))
+        state = json.loads(state_file.read_text())
+        cluster = Cluster(Path(state["kubeconfig"]))
 
-    def test_namespaces() -> list[str]:
-        names = cluster.kubectl("get", "namespaces", "-o", "name", check=False).stdout.split()
-        return [n for n in names if n.startswith(f"namespace/{prefix}-")]
+        def test_namespaces() -> list[str]:
+            names = cluster.kubectl("get", "namespaces", "-o", "name", check=False).stdout.split()
+            return [n for n in names if n.startswith(f"namespace/{prefix}-")]
 
-    _wait_for("test namespace", test_namespaces, proc)  # partway: tests are running
-    os.killpg(proc.pid, signal.SIGINT)
-    output, _ = proc.communicate(timeout=120)
-    assert proc.returncode != 0, output
-    assert "KeyboardInterrupt" in output or "Interrupted" in output or "interrupted" in output, output[-2000:]
-    _assert_gone(state["pids"], state["ports"], Path(state["workdir"]))  # processes, ports, work directory
-    assert not state_file.exists(), "the inner run's controller stopped its cluster and removed its state"
-    # Its test namespaces lived in that cluster: with its API server gone, none remains anywhere.
-    assert cluster.kubectl("get", "namespaces", "--request-timeout", "5s", check=False).returncode != 0
+        _wait_for("test namespace", test_namespaces, proc)  # partway: tests are running
+        os.killpg(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+        assert proc.returncode != 0, output
+        assert "KeyboardInterrupt" in output or "Interrupted" in output or "interrupted" in output, output[-2000:]
+        _assert_gone(state["pids"], state["ports"], Path(state["workdir"]))  # processes, ports, work directory
+        assert not state_file.exists(), "the inner run's controller stopped its cluster and removed its state"
+        # Its test namespaces lived in that cluster: with its API server gone, none remains anywhere.
+        assert cluster.kubectl("get", "namespaces", "--request-timeout", "5s", check=False).returncode != 0

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from kubectl_cyclops import cli, durations, errors, kube, selection
@@ -98,6 +98,8 @@ def test_any_kind_and_name_resolve_or_fail_with_a_documented_code(
     result = CliRunner().invoke(cli.cli, argv, catch_exceptions=False)
     if result.exit_code == 0:
         return
+    if "unrecorded request" in result.stderr:
+        reject()  # a real kind (`ev`, `no`): reading it needs answers this recording does not have
     assert result.exit_code in (ExitCode.USAGE, ExitCode.UNKNOWN_KIND, ExitCode.NOT_FOUND), result.stderr
     _assert_one_clean_line(result.stderr)
 
