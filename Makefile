@@ -56,11 +56,11 @@ unit: venv ## Unit tests (recorded API responses, no cluster)
 
 e2e: venv ## The e2e suite against an ephemeral cluster (--cluster=local|kind|existing; KUBE_VERSION=1.34)
 	@mkdir -p reports
-	$(BIN)/pytest e2e -n $(WORKERS) --junitxml=reports/junit-e2e$(if $(KUBE_VERSION),-$(KUBE_VERSION)).xml $(PYTEST_ARGS)
+	$(BIN)/pytest e2e -n $(WORKERS) --dist loadgroup --junitxml=reports/junit-e2e$(if $(KUBE_VERSION),-$(KUBE_VERSION)).xml $(PYTEST_ARGS)
 
 test: venv lint ## Everything: lint, unit tests and the e2e suite in parallel; JUnit in reports/junit.xml
 	@mkdir -p reports
-	$(BIN)/pytest tests e2e -n $(WORKERS) --junitxml=reports/junit.xml $(PYTEST_ARGS)
+	$(BIN)/pytest tests e2e -n $(WORKERS) --dist loadgroup --junitxml=reports/junit.xml $(PYTEST_ARGS)
 
 bench: venv ## Compare `kubectl cyclops details` with `kubectl get`/`describe` on a local cluster
 	$(BIN)/python -m e2e.bench

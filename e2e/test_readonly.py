@@ -26,6 +26,7 @@ from e2e.conftest import start_local
 from e2e.harness.k8s import VENV_BIN, Cluster, has_condition, phase
 
 HERE = Path(__file__).parent
+pytestmark = pytest.mark.xdist_group("audited")  # one worker, so one audited cluster for the module
 POLICY = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": [{"level": "Metadata"}]}
 NS = "rec"
 READ = {"get", "list", "watch"}
