@@ -26,6 +26,7 @@ from e2e.conftest import start_local
 from e2e.harness.k8s import VENV_BIN, Cluster, has_condition, phase
 
 HERE = Path(__file__).parent
+REPORTS = HERE.parent / "reports"
 pytestmark = pytest.mark.xdist_group("audited")  # one worker, so one audited cluster for the module
 POLICY = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": [{"level": "Metadata"}]}
 NS = "rec"
@@ -121,10 +122,13 @@ def _plugin(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in events if e.get("userAgent", "").startswith("kubectl-cyclops/")]
 
 
-def _report(title: str, counts: dict[str, Counter[str]]) -> None:
-    print(f"\n{title}: requests per command (from the audit log)")
-    for name, verbs in counts.items():
-        print(f"  {sum(verbs.values()):4d}  {dict(sorted(verbs.items()))}  kubectl cyclops {name}")
+def _report(title: str, file: str, counts: dict[str, Counter[str]]) -> None:
+    """Print the requests per command, and keep them in reports/FILE for a reviewer."""
+    lines = [f"{title}: requests per command (from the audit log)"]
+    lines += [f"  {sum(v.values()):4d}  {dict(sorted(v.items()))}  kubectl cyclops {n}" for n, v in counts.items()]
+    print("\n" + "\n".join(lines))
+    REPORTS.mkdir(exist_ok=True)
+    (REPORTS / file).write_text("\n".join(lines) + "\n")
 
 
 def test_every_command_only_reads_as_the_audit_log_shows(audited: tuple[Cluster, Path]) -> None:
@@ -159,7 +163,7 @@ def test_every_command_only_reads_as_the_audit_log_shows(audited: tuple[Cluster,
     whoami = json.loads(cluster.kubectl("auth", "whoami", "-o", "json").stdout)["status"]["userInfo"]["username"]
     assert {e["user"]["username"] for e in events} == {whoami}
     counts = session.counts(events)
-    _report("as the cluster admin", counts)
+    _report("as the cluster admin", "audit-requests-admin.txt", counts)
     assert sum(counts["details job done -n rec"].values()) <= 6
     assert all(sum(v.values()) == 0 for k, v in counts.items() if k.startswith("kinds"))
 
@@ -200,7 +204,8 @@ def test_with_only_the_view_role_it_works_and_degrades_where_it_may_not_read(
     assert all("forbidden" in w for w in doc["warnings"]), doc["warnings"]
     assert claim.stderr.count("Warning: ") == 2
     table = session.run("details", "pvc", "rec-pv-claim", "-n", NS)
-    assert "\nVolume: <none>\n" in table.stdout, table.stdout
+    assert "\nVolume: <none> (volume: forbidden: " in table.stdout, table.stdout  # the empty section says why
+    assert "\nStorageClass: <none> (storageClass: forbidden: " in table.stdout, table.stdout
 
     secret = session.run("details", "secret", "creds", "-n", NS, expect=7)
     assert secret.stderr.startswith("error: forbidden: ")
@@ -210,7 +215,7 @@ def test_with_only_the_view_role_it_works_and_degrades_where_it_may_not_read(
     events = [e for e in _plugin(_audit(log)) if e["user"]["username"] == f"system:serviceaccount:{NS}:viewer"]
     assert events
     assert {e["verb"] for e in events} <= READ
-    _report("as a ServiceAccount with only the view ClusterRole", session.counts(events))
+    _report("as a ServiceAccount with only the view ClusterRole", "audit-requests-viewer.txt", session.counts(events))
 
 
 SECRETS = {

@@ -55,6 +55,7 @@ class Details:
     related: list[tuple[Relation, list[Evaluated]]] = field(default_factory=list)
     events: list[JSON] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    unread: dict[str, str] = field(default_factory=dict)  # a related set's name (or "events"): why it is empty
     watches: list[Watch] = field(default_factory=list)  # for --watch, from what is shown
 
     def versions(self) -> tuple[str, ...]:
@@ -148,6 +149,7 @@ class Collector:
                 details.watches += [w for w in found.watches if w not in details.watches]
                 if found.warning:
                     details.warnings.append(found.warning)
+                    details.unread[found.relation.name] = found.warning
                 items = (
                     [self.evaluated(found.resource, o, found.relation.fields) for o in found.objects]
                     if found.resource
@@ -163,5 +165,6 @@ class Collector:
             details.watches += watch
             if warning:
                 details.warnings.append(warning)
+                details.unread["events"] = warning
             out.append(details)
         return out

@@ -139,6 +139,12 @@ def _header(details: Details, now: datetime) -> list[tuple[str, str]]:
     return [(k, escape(v)) for k, v in rows]
 
 
+def _empty(details: Details, section: str) -> str:
+    """An empty section: `<none>`, or why it could not be read (`<none> (forbidden: ...)`)."""
+    why = details.unread.get(section)
+    return NONE if why is None else f"{NONE} ({escape(why)})"
+
+
 def _indent(text: str, by: str = "  ") -> str:
     return "\n".join(by + line if line else line for line in text.splitlines())
 
@@ -160,7 +166,7 @@ def table(details: Details, now: datetime, wide: bool, out: TextIO) -> None:
     for rel, items in details.related:
         out.write(f"\n{rel.title}:")
         if not items:
-            out.write(f" {NONE}\n")
+            out.write(f" {_empty(details, rel.name)}\n")
             continue
         fields = _visible(rel.fields, wide)
         # Related objects share the object's namespace unless the map reads theirs from it (a PV's claim).
@@ -176,7 +182,7 @@ def table(details: Details, now: datetime, wide: bool, out: TextIO) -> None:
         out.write(_indent(grid(body, headers)) + "\n")
     out.write("\nEvents:")
     if not details.events:
-        out.write(f" {NONE}\n")
+        out.write(f" {_empty(details, 'events')}\n")
         return
     body = []
     for e in details.events:
