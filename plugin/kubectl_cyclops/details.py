@@ -20,7 +20,7 @@ from .discovery import Discovery, Resource
 from .evaluate import Evaluation, evaluate
 from .fieldmaps import Field, FieldMaps, Relation
 from .kube import Api, list_all, list_pages, resource_version
-from .relations import Found, ListScope, Related, Watch
+from .relations import Found, Related
 
 JSON = dict[str, Any]
 WORKERS = 8
@@ -56,7 +56,6 @@ class Details:
     events: list[JSON] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     unread: dict[str, str] = field(default_factory=dict)  # a related set's name (or "events"): why it is empty
-    watches: list[Watch] = field(default_factory=list)  # for --watch, from what is shown
 
     def versions(self) -> tuple[str, ...]:
         """Resource versions of everything shown: equal tuples mean nothing changed."""
@@ -80,7 +79,7 @@ def event_time(e: JSON) -> str:
     return str(e.get("lastTimestamp") or e.get("eventTime") or e.get("firstTimestamp") or "")
 
 
-Events = tuple[list[JSON], str | None, list[Watch]]  # events, a warning if unreadable, their watch
+Events = tuple[list[JSON], str | None]  # events, and a warning if they could not be read
 
 
 class Collector:
@@ -101,7 +100,6 @@ class Collector:
             obj.setdefault("apiVersion", resource.api_version)
             obj.setdefault("kind", resource.kind)
             [details] = self._assemble(Related(self.api, self.discovery, pool, batch=False), resource, [obj], events_f)
-        details.watches.insert(0, (ListScope.by_name(resource, namespace, name), details.subject.resource_version))
         return details
 
     def pages(self, resource: Resource, namespace: str | None, selector: str | None) -> Iterator[list[Details]]:
@@ -110,27 +108,21 @@ class Collector:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             related = Related(self.api, self.discovery, pool, batch=True)
             events_f: Future[Events] | None = None
-            first = True
             for page in list_pages(self.api, resource.path(namespace), params):
                 objects = page.get("items") or []
                 if not objects:
                     continue
                 if events_f is None:
                     events_f = pool.submit(self._events, resource, namespace, None)
-                found = self._assemble(related, resource, objects, events_f)
-                if first:
-                    found[0].watches.insert(0, (ListScope.of(resource.path(namespace), params), resource_version(page)))
-                    first = False
-                yield found
+                yield self._assemble(related, resource, objects, events_f)
 
     def _events(self, resource: Resource, namespace: str | None, name: str | None) -> Events:
         path, params = events_query(resource, namespace, name)
         try:
             listing = list_all(self.api, path, params)
         except (errors.ForbiddenError, errors.UnauthorizedError) as exc:
-            return [], f"events: {exc.message}", []
-        by_object: list[JSON] = sorted(listing.get("items") or [], key=event_time)
-        return by_object, None, [(ListScope.of(path, params), resource_version(listing))]
+            return [], f"events: {exc.message}"
+        return sorted(listing.get("items") or [], key=event_time), None
 
     def _assemble(
         self, related: Related, resource: Resource, objects: list[JSON], events_f: Future[Events]
@@ -138,7 +130,7 @@ class Collector:
         fmap = self.maps.get(resource.group, resource.kind)
         pending = [related.start(rel, objects) for rel in fmap.related]
         per_relation: list[list[Found]] = [join() for join in pending]
-        evs, warning, watch = events_f.result()
+        evs, warning = events_f.result()
         involving: dict[str, list[JSON]] = {}
         for e in evs:
             involving.setdefault((e.get("involvedObject") or {}).get("name") or "", []).append(e)
@@ -146,7 +138,6 @@ class Collector:
         for i, obj in enumerate(objects):
             details = Details(self.evaluated(resource, obj))
             for found in (rel[i] for rel in per_relation):
-                details.watches += [w for w in found.watches if w not in details.watches]
                 if found.warning:
                     details.warnings.append(found.warning)
                     details.unread[found.relation.name] = found.warning
@@ -162,7 +153,6 @@ class Collector:
                 for e in involving.get(details.subject.name, [])
                 if (e.get("involvedObject") or {}).get("uid") in (None, "", uid)
             ]
-            details.watches += watch
             if warning:
                 details.warnings.append(warning)
                 details.unread["events"] = warning

@@ -23,14 +23,14 @@ from typing import Any
 from . import errors, selectors
 from .discovery import Discovery, Resource
 from .fieldmaps import Relation
-from .kube import Api, list_all, resource_version
+from .kube import Api, list_all
 
 JSON = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class ListScope:
-    """A list path and its query: what --watch watches to see changes to what is shown."""
+    """A list path and its query: what is listed once (and, under an informer, watched)."""
 
     path: str
     query: tuple[tuple[str, str], ...] = ()
@@ -39,16 +39,9 @@ class ListScope:
     def of(cls, path: str, params: dict[str, Any] | None = None) -> ListScope:
         return cls(path, tuple(sorted((k, str(v)) for k, v in (params or {}).items() if v not in (None, ""))))
 
-    @classmethod
-    def by_name(cls, resource: Resource, namespace: str | None, name: str) -> ListScope:
-        return cls.of(resource.path(namespace), {"fieldSelector": f"metadata.name={name}"})
-
     @property
     def params(self) -> dict[str, str]:
         return dict(self.query)
-
-
-Watch = tuple[ListScope, str]  # a scope and the resourceVersion of what was shown from it
 
 
 @dataclass
@@ -59,7 +52,6 @@ class Found:
     resource: Resource | None
     objects: list[JSON] = field(default_factory=list)
     warning: str | None = None
-    watches: list[Watch] = field(default_factory=list)
 
 
 def _names(value: Any) -> list[str]:
@@ -141,33 +133,18 @@ class Related:
                 for name in names:
                     gets[(namespace, name)] = self._get(resource, namespace, name)
             else:
-                lists[namespace] = (
-                    ListScope.of(resource.path(namespace)),
-                    self._list(ListScope.of(resource.path(namespace))),
-                )
+                lists[namespace] = self._list(ListScope.of(resource.path(namespace)))
 
         def join() -> list[Found]:
-            index: dict[tuple[str | None, str], tuple[JSON, Watch]] = {}
+            index: dict[tuple[str | None, str], JSON] = {}
             for key, fut in gets.items():
                 obj = fut.result()
                 if obj is not None:
-                    index[key] = (obj, (ListScope.by_name(resource, key[0], key[1]), resource_version(obj)))
-            for namespace, (scope, fut) in lists.items():
-                listing = fut.result()
-                watch = (scope, resource_version(listing))
-                for obj in listing.get("items") or []:
-                    index[(namespace, _meta(obj).get("name", ""))] = (obj, watch)
-            out = []
-            for refs in wanted:
-                found = Found(relation, resource)
-                for key in refs:
-                    if key in index:
-                        obj, watch = index[key]
-                        found.objects.append(obj)
-                        if watch not in found.watches:
-                            found.watches.append(watch)
-                out.append(found)
-            return out
+                    index[key] = obj
+            for namespace, fut in lists.items():
+                for obj in fut.result().get("items") or []:
+                    index[(namespace, _meta(obj).get("name", ""))] = obj
+            return [Found(relation, resource, [index[key] for key in refs if key in index]) for refs in wanted]
 
         return join
 
@@ -196,7 +173,6 @@ class Related:
                     found.objects = _by_name(
                         [o for o in listing.get("items") or [] if selectors.matches(selector, _meta(o).get("labels"))]
                     )
-                    found.watches.append((scopes[namespace], resource_version(listing)))
                 out.append(found)
             return out
 
@@ -210,15 +186,14 @@ class Related:
         def join() -> list[Found]:
             out = []
             for parent in parents:
-                scope = scopes[_meta(parent).get("namespace")]
-                listing = self._list(scope).result()
+                listing = self._list(scopes[_meta(parent).get("namespace")]).result()
                 uid = _meta(parent).get("uid")
                 owned = [
                     o
                     for o in listing.get("items") or []
                     if any(r.get("uid") == uid for r in _meta(o).get("ownerReferences") or [])
                 ]
-                out.append(Found(relation, resource, _by_name(owned), watches=[(scope, resource_version(listing))]))
+                out.append(Found(relation, resource, _by_name(owned)))
             return out
 
         return join
