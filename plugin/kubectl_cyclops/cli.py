@@ -187,8 +187,7 @@ def details(output: str, watch: bool, **target: Any) -> None:
     def show(items: Iterable[Details]) -> None:
         shown = render.emit(items, output, bool(sel.name), now(), sys.stdout, _warn)
         if not shown and tables:
-            where = f' in namespace "{sel.namespace}"' if sel.namespace else ""
-            click.echo(f"No {sel.resource.qualified} found{where}.", err=True)
+            click.echo(f"No {sel.resource.qualified} found{sel.in_namespace}.", err=True)
 
     if not watch:
         show(sel.collect())
@@ -260,7 +259,7 @@ def wait(goal: str, timeout: str, output: str, **target: Any) -> None:
     else:
         render.emit(outcome.items, output, bool(sel.name) and bool(outcome.items), now(), sys.stdout, _warn)
     if outcome.result != "met":
-        raise waiting.failure(outcome, goal, timeout, sel.where())
+        raise waiting.failure(outcome, goal, timeout, sel.resource.qualified, sel.where())
 
 
 @cli.command()

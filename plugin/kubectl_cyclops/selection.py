@@ -52,16 +52,20 @@ class Selection:
             try:
                 yield collector.one(self.resource, self.namespace, self.name)
             except errors.NotFoundError:
-                where = f' in namespace "{self.namespace}"' if self.namespace else ""
-                raise errors.NotFoundError(f'{self.resource.qualified} "{self.name}" not found{where}') from None
+                missing = f'{self.resource.qualified} "{self.name}" not found{self.in_namespace}'
+                raise errors.NotFoundError(missing) from None
             return
         for page in collector.pages(self.resource, self.namespace, self.selector):
             yield from page
 
+    @property
+    def in_namespace(self) -> str:
+        """` in namespace "ci"`, or nothing for every namespace and cluster-scoped kinds."""
+        return f' in namespace "{self.namespace}"' if self.namespace else ""
+
     def where(self) -> str:
         """What was selected, in words: `jobs.batch -l app=web in namespace "ci"`."""
-        text = self.resource.qualified + (f" -l {self.selector}" if self.selector else "")
-        return text + (f' in namespace "{self.namespace}"' if self.namespace else "")
+        return self.resource.qualified + (f" -l {self.selector}" if self.selector else "") + self.in_namespace
 
 
 def select(

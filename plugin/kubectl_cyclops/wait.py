@@ -95,9 +95,8 @@ def summary(outcome: Outcome, goal: str, qualified: str, name: str | None) -> li
     return [f"{_name(d, qualified)} {_said(d)}" for d in outcome.items]
 
 
-def failure(outcome: Outcome, goal: str, timeout: str, where: str) -> errors.CyclopsError:
+def failure(outcome: Outcome, goal: str, timeout: str, qualified: str, where: str) -> errors.CyclopsError:
     """The one stderr line for a failed or timed-out wait, naming each object and why."""
-    qualified = where.split(" ", 1)[0]
     named = "; ".join(f"{_name(d, qualified)} {_said(d)}" for d in outcome.items)
     if outcome.result == "failed":
         return errors.WaitFailedError(f"{len(outcome.items)} of {outcome.matched} failed: {named}")
