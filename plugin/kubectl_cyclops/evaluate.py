@@ -123,10 +123,9 @@ def status_of(field_map: FieldMap, obj: dict[str, Any], now: datetime) -> tuple[
 
 
 def extract(field: Field, obj: dict[str, Any]) -> Any:
-    """The raw value; `default` stands in for a missing one (the API omits zero counts)."""
+    """The raw value (a field's `default` is its path's, compiled in: the API omits zero counts)."""
     if len(field.paths) == 1:
-        value = field.paths[0].value(obj)
-        return field.default if value is None else value
+        return field.paths[0].value(obj)
     return [p.value(obj) for p in field.paths]
 
 

@@ -56,7 +56,6 @@ class Field:
     json_only: bool = False
     table_only: bool = False
     omit_empty: bool = False
-    default: Any = None
 
 
 @dataclass(frozen=True)
@@ -189,17 +188,19 @@ class _Parser:
         args = doc.get("args", [])
         if not isinstance(args, list):
             raise self.fail(where, "args must be a list")
+        paths = tuple(self.expr(s, where) for s in sources)
+        if len(paths) == 1 and doc.get("default") is not None:  # the value when the path matches nothing
+            paths = (paths[0].with_default(doc["default"]),)
         return Field(
             name=name,
             title=doc.get("title") or title_of(name),
-            paths=tuple(self.expr(s, where) for s in sources),
+            paths=paths,
             format=fmt,
             args=tuple(args),
             wide=bool(doc.get("wide", False)),
             json_only=bool(doc.get("jsonOnly", False)),
             table_only=bool(doc.get("tableOnly", False)),
             omit_empty=bool(doc.get("omitEmpty", False)),
-            default=doc.get("default"),
         )
 
     def fields(self, raw: Any, where: str) -> tuple[Field, ...]:
