@@ -29,25 +29,26 @@ def _create(cluster: Cluster, obj: dict[str, Any]) -> None:
     cluster.kubectl("create", "-f", "-", stdin=json.dumps(obj))
 
 
+def _workload(cluster: Cluster, ns: str, kind: str, name: str, **spec: Any) -> None:
+    """An apps/v1 workload of busybox pods labelled app=NAME."""
+    _create(
+        cluster,
+        {
+            "apiVersion": "apps/v1",
+            "kind": kind,
+            "metadata": {"name": name, "namespace": ns, "labels": CREATED_BY},
+            "spec": {**spec, "selector": {"matchLabels": {"app": name}}, "template": _pod_template(name)},
+        },
+    )
+
+
 def _status(o: dict[str, Any]) -> dict[str, Any]:
     return o.get("status") or {}
 
 
 def test_a_deployment_inside_min_ready_seconds_is_progressing_then_healthy(cluster: Cluster, ns: str) -> None:
     # No spec.replicas: the server defaults it to 1, and the rules must read it so.
-    _create(
-        cluster,
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "slow", "namespace": ns, "labels": CREATED_BY},
-            "spec": {
-                "minReadySeconds": MIN_READY,
-                "selector": {"matchLabels": {"app": "slow"}},
-                "template": _pod_template("slow"),
-            },
-        },
-    )
+    _workload(cluster, ns, "Deployment", "slow", minReadySeconds=MIN_READY)
     cluster.wait_one("Deployment", "slow", lambda d: _status(d).get("readyReplicas") == 1, namespace=ns)
     doc = cluster.details_json("deployment", "slow", "-n", ns)
     assert (doc["fields"]["replicas"], doc["fields"]["ready"], doc["fields"]["available"]) == (1, 1, 0)
@@ -61,19 +62,7 @@ def test_a_deployment_inside_min_ready_seconds_is_progressing_then_healthy(clust
 
 
 def test_a_daemonset_inside_min_ready_seconds_is_progressing_then_healthy(cluster: Cluster, ns: str) -> None:
-    _create(
-        cluster,
-        {
-            "apiVersion": "apps/v1",
-            "kind": "DaemonSet",
-            "metadata": {"name": "agent", "namespace": ns, "labels": CREATED_BY},
-            "spec": {
-                "minReadySeconds": MIN_READY,
-                "selector": {"matchLabels": {"app": "agent"}},
-                "template": _pod_template("agent"),
-            },
-        },
-    )
+    _workload(cluster, ns, "DaemonSet", "agent", minReadySeconds=MIN_READY)
 
     def all_ready(d: dict[str, Any]) -> bool:
         s = _status(d)
@@ -98,20 +87,7 @@ def test_a_daemonset_inside_min_ready_seconds_is_progressing_then_healthy(cluste
 def test_a_statefulset_rollout_held_by_a_partition_is_healthy_once_the_pods_above_it_are_updated(
     cluster: Cluster, ns: str
 ) -> None:
-    _create(
-        cluster,
-        {
-            "apiVersion": "apps/v1",
-            "kind": "StatefulSet",
-            "metadata": {"name": "db", "namespace": ns, "labels": CREATED_BY},
-            "spec": {
-                "replicas": 3,
-                "podManagementPolicy": "Parallel",
-                "selector": {"matchLabels": {"app": "db"}},
-                "template": _pod_template("db"),
-            },
-        },
-    )
+    _workload(cluster, ns, "StatefulSet", "db", replicas=3, podManagementPolicy="Parallel")
     settled = cluster.wait_one(
         "StatefulSet",
         "db",
