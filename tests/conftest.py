@@ -54,6 +54,16 @@ def replay(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., tup
     return run
 
 
+def one_line(result: Result, code: int) -> str:
+    """The single stderr line of a failed command, after checking its exit code and empty stdout."""
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
 def documents(text: str) -> list:
     """Every JSON document in a stream of concatenated documents (what --watch -o json prints)."""
     decoder, docs, i = json.JSONDecoder(), [], 0

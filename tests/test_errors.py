@@ -14,15 +14,7 @@ from click.testing import CliRunner, Result
 
 from kubectl_cyclops import cli, kube
 from kubectl_cyclops.errors import ExitCode
-
-
-def one_line(result: Result, code: int) -> str:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[0]
+from tests.conftest import one_line
 
 
 @pytest.mark.parametrize(

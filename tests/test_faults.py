@@ -21,6 +21,7 @@ from click.testing import CliRunner, Result
 
 from kubectl_cyclops import cli, informer
 from kubectl_cyclops.errors import ExitCode
+from tests.conftest import one_line
 from tests.replay import DISCOVERY, key, load
 
 
@@ -112,14 +113,6 @@ def server(tls: tuple[Path, Path], tmp_path: Path) -> Iterator[Any]:
 def run(config: Path, tmp_path: Path, *args: str) -> Result:
     argv = [*args, "--kubeconfig", str(config), "--cache-dir", str(tmp_path / "cache")]
     return CliRunner().invoke(cli.cli, argv, catch_exceptions=False)
-
-
-def one_line(result: Result, code: int) -> str:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 JOB = "/apis/batch/v1/namespaces/rec/jobs/done"
