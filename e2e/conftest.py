@@ -106,6 +106,21 @@ def start_local(request: pytest.FixtureRequest, why: str, **options: Any) -> Loc
 
 
 @pytest.fixture(scope="session")
+def provider_state(cluster: Cluster, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The shared cluster's provider state (provider name, and for `local` its work directory and processes)."""
+    return dict(json.loads((shared_dir(request.config) / STATE).read_text()))
+
+
+@pytest.fixture(scope="session")
+def hostpath_csi(provider_state: dict[str, Any]) -> LocalCluster:
+    """The local provider's cluster, whose CSI driver (hostpath-csi) tests inspect: its state directory, its
+    --maxvolumesize, its processes. Other providers provision with their own driver (kind: local-path)."""
+    if provider_state.get("provider") != "local" or not provider_state.get("csi_bin_dir"):
+        pytest.skip("this test inspects the local provider's CSI driver (hostpath-csi)")
+    return LocalCluster.from_state(provider_state)
+
+
+@pytest.fixture(scope="session")
 def server_version(cluster: Cluster) -> str:
     """The API server's gitVersion (v1.34.4): tests compare with the server they run on."""
     return str(cluster.kubectl("version", "-o", "json").json()["serverVersion"]["gitVersion"])

@@ -102,7 +102,11 @@ def test_stop_leaves_no_process_port_or_directory() -> None:
         "kube-controller-manager",
         "kube-scheduler",
         "kwok-controller",
+        "hostpath-csi",
+        "csi-provisioner",
+        "csi-resizer",
     }
+    assert cluster.csi_dir.joinpath("csi.sock").is_socket()
     assert all(alive(pid) for pid in pids.values())
     assert ports
     assert all(_listening(p) for p in ports)

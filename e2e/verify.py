@@ -15,6 +15,13 @@ def describe_fields(text: str) -> dict[str, str]:
     return fields
 
 
+def describe_block(text: str, title: str) -> dict[str, str]:
+    """The indented `Key:  value` lines under a `Title:` line of kubectl describe (a PV's Source)."""
+    m = re.search(rf"^{re.escape(title)}:\n((?:[ \t]+.*\n?)+)", text, re.M)
+    assert m, f"no {title} block in:\n{text}"
+    return describe_fields("\n".join(line.strip() for line in m.group(1).splitlines()))
+
+
 def pod_statuses(describe_text: str) -> dict[str, int]:
     """`Pods Statuses: 0 Active (0 Ready) / 1 Succeeded / 0 Failed` as numbers."""
     m = re.search(r"Pods Statuses:\s+(\d+) Active \((\d+) Ready\) / (\d+) Succeeded / (\d+) Failed", describe_text)

@@ -40,6 +40,11 @@ SCENARIOS: dict[str, tuple[list[str], str | None]] = {
     "pv-released": (["details", "persistentvolumes/rec-gone"], "progressing"),
     "pv-local": (["details", "pv", "rec-local"], "healthy"),
     "pvc-pending": (["details", "pvc", "rec-pending", "-n", NS], "progressing"),
+    "pvc-dynamic": (["details", "pvc", "rec-dynamic", "-n", NS], "healthy"),
+    "pv-dynamic": (["details", "pv", "{dynamic_pv}"], "healthy"),
+    "pvc-waiting": (["details", "pvc", "rec-waiting", "-n", NS], "progressing"),
+    "pvc-provisioning-failed": (["details", "pvc", "rec-toobig", "-n", NS], "failed"),
+    "storageclass-standard": (["details", "storageclass", "standard"], "healthy"),
     "job-complete": (["details", "job", "done", "-n", NS], "healthy"),
     "job-failed": (["details", "jobs.batch", "fails", "-n", NS], "failed"),
     "job-suspended": (["details", "job/paused", "-n", NS], "unknown"),
@@ -56,6 +61,8 @@ SCENARIOS: dict[str, tuple[list[str], str | None]] = {
     "secret": (["details", "secret", "creds", "-n", NS], "healthy"),
     "role": (["details", "role", "reader", "-n", NS], "healthy"),
     "clusterrole": (["details", "clusterrole", "rec-reader"], "healthy"),
+    "rolebinding": (["details", "rolebinding", "reader-nobody", "-n", NS], "healthy"),
+    "clusterrolebinding": (["details", "clusterrolebinding", "rec-reader-everywhere"], "healthy"),
     "networkpolicy": (["details", "netpol", "web-ingress", "-n", NS], "healthy"),
     "ingress": (["details", "ing", "web", "-n", NS], "progressing"),
     "poddisruptionbudget": (["details", "pdb", "web", "-n", NS], "healthy"),
@@ -73,6 +80,8 @@ SCENARIOS: dict[str, tuple[list[str], str | None]] = {
     "list-empty": (["details", "jobs", "-n", NS, "-l", "app=none"], None),
     # recorded with PAGE_SIZE = PAGED: the PVs' claims and classes are read in batched lists
     "list-pvs-paged": (["details", "pv", "-l", "app.kubernetes.io/created-by=cyclops-e2e"], None),
+    # recorded with PAGE_SIZE = PAGED: every page of classes shares one list of PVs and one of claims
+    "list-storageclasses-paged": (["details", "storageclass"], None),
     "error-not-found": (["details", "job", "nope", "-n", NS], None),
     "error-bad-selector": (["details", "pods", "-n", NS, "-l", "a in ("], None),
     "error-forbidden": (["details", "job", "done", "-n", NS], None),
@@ -86,6 +95,10 @@ def prepare(c: Cluster) -> dict[str, str]:
     c.apply("pv-hostpath", name="rec-gone", namespace=NS)
     c.apply("pv-local", name="rec-local", node=c.first_node())
     c.apply("pvc-pending", name="rec-pending", namespace=NS)
+    c.apply("pvc-dynamic", name="rec-dynamic", namespace=NS)
+    c.apply("job-pvc", name="rec-user", namespace=NS, claim="rec-dynamic")
+    c.apply("pvc-dynamic", name="rec-waiting", namespace=NS)
+    c.apply("storageclass-csi", name="rec-toobig", namespace=NS, size="20Gi")
     for i in range(MANY):
         c.apply("pv-hostpath", name=f"rec-many-{i}", namespace=NS)
     c.apply("job", name="done", namespace=NS, completions=2, parallelism=2)
@@ -117,6 +130,9 @@ def prepare(c: Cluster) -> dict[str, str]:
     c.wait_one("Job", "fails", has_condition("Failed"), namespace=NS, timeout=90)
     c.wait_one("Job", "paused", has_condition("Suspended"), namespace=NS)
     c.wait("Event", lambda evs: any(e["involvedObject"]["name"] == "rec-pending" for e in evs), namespace=NS)
+    c.wait_one("Job", "rec-user", has_condition("Complete"), namespace=NS)
+    for claim, reason in (("rec-waiting", "WaitForFirstConsumer"), ("rec-toobig", "ProvisioningFailed")):
+        c.wait("Event", lambda evs, n=claim, r=reason: any(_about(e, n, r) for e in evs), namespace=NS)
     c.wait("Pod", lambda ps: len(ps) == 2 and all(phase("Running")(p) for p in ps), namespace=NS, labels="app=web")
     c.kubectl("rollout", "status", "deployment/web", "-n", NS, "--timeout=60s")
     c.kubectl("rollout", "status", "statefulset/db", "-n", NS, "--timeout=60s")
@@ -127,7 +143,12 @@ def prepare(c: Cluster) -> dict[str, str]:
     c.wait_one("HorizontalPodAutoscaler", "db", has_condition("ScalingActive", "False"), namespace=NS, timeout=90)
     pods = c.kubectl("get", "pods", "-n", NS, "-l", "job-name=done", "-o", "name").stdout.split()
     rs = c.kubectl("get", "rs", "-n", NS, "-l", "app=web", "-o", "name").stdout.split()
-    return {"pod": pods[0].split("/", 1)[1], "replicaset": rs[0].split("/", 1)[1]}
+    dynamic_pv = c.get("pvc", "rec-dynamic", NS)["spec"]["volumeName"]
+    return {"pod": pods[0].split("/", 1)[1], "replicaset": rs[0].split("/", 1)[1], "dynamic_pv": dynamic_pv}
+
+
+def _about(event: dict[str, Any], name: str, reason: str) -> bool:
+    return bool(event["involvedObject"]["name"] == name and event["reason"] == reason)
 
 
 AGENTLESS = "no-agent-here"  # a node name no kwok or kubelet manages: only this script writes these pods' status

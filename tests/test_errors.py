@@ -210,6 +210,31 @@ def test_silent_server_respects_request_timeout(tmp_path: Path, silent_server: i
             "status.defaults: the default of .spec.x must be a number, string or boolean",
         ),
         ("group: ''\nversion: v1\nkind: Pod\nstatus: {defaults: {'.a[?(@': 1}}\n", "status.defaults: bad JSONPath"),
+        (
+            "group: ''\nversion: v1\nkind: Pod\n"
+            "related: [{name: r, kind: Pod, referencedBy: {name: .a}, owned: true, fields: []}]\n",
+            "related[0] (r): give exactly one of selector, ref, owned or referencedBy",
+        ),
+        (
+            "group: ''\nversion: v1\nkind: Pod\n"
+            "related: [{name: r, kind: Pod, referencedBy: {kind: .k}, fields: []}]\n",
+            "related[0] (r).referencedBy: missing required key(s) name",
+        ),
+        (
+            "group: ''\nversion: v1\nkind: Pod\n"
+            "status: {rules: [{status: failed, when: {event: first, path: .reason, equals: X}}]}\n",
+            "status.rules[0].when[0]: event: last is the one event a condition can read, not 'first'",
+        ),
+        (
+            "group: ''\nversion: v1\nkind: Pod\n"
+            "status: {rules: [{status: failed, when: {among: [X], path: .reason, equals: X}}]}\n",
+            "status.rules[0].when[0]: among (event reasons) goes with event: last",
+        ),
+        (
+            "group: ''\nversion: v1\nkind: Pod\n"
+            "status: {rules: [{status: failed, when: {path: .a, exists: true}, reason: {event: first}}]}\n",
+            "status.rules[0].reason: a reason is a string with {JSONPath} placeholders",
+        ),
         ("kind: [unclosed\n", "cannot read YAML"),
     ],
 )

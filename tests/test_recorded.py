@@ -205,3 +205,36 @@ def test_list_mode_reads_related_objects_in_batches_not_per_object(replay, monke
     # Claims and classes are listed once, shared by every page of PVs: the count does not grow with them.
     assert len(lists["pvc"]) < len(lists["pv"]) + 2
     assert len(set(lists["pvc"])) == len(lists["pvc"])
+
+
+def test_reverse_references_are_listed_once_for_every_page_of_parents(replay, monkeypatch: pytest.MonkeyPatch) -> None:
+    """details storageclass over many classes: each shows the PVs and claims that name it (referencedBy),
+    read with one list of PVs and one of claims in all namespaces, shared by every page of classes."""
+    from kubectl_cyclops import kube
+    from tests.record import PAGED
+
+    monkeypatch.setattr(kube, "PAGE_SIZE", PAGED)
+    result, api = replay("list-storageclasses-paged", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    docs = {d["name"]: d for d in json.loads(result.stdout)}
+    assert len(docs) > PAGED
+    answers = api.replay.answers
+    recorded = [a for key, a in answers.items() if key.startswith("GET /api/v1/persistentvolumes?")]
+    pvs = [pv for body in recorded for pv in body["body"]["items"]]
+    for name, doc in docs.items():
+        want = sorted(pv["metadata"]["name"] for pv in pvs if pv["spec"].get("storageClassName") == name)
+        assert [v["name"] for v in doc["related"]["volumes"]] == want
+    standard = docs["standard"]["related"]["claims"]
+    assert {(c["namespace"], c["name"]) for c in standard} >= {("rec", "rec-dynamic"), ("rec", "rec-waiting")}
+    requests = [r for r in api.requests if "(aggregated)" not in r]
+    classes = [r for r in requests if r.startswith("GET /apis/storage.k8s.io/v1/storageclasses?")]
+    assert len(classes) == -(-len(docs) // PAGED)  # one request per page of classes
+    referrers = [
+        r for r in requests if r.startswith(("GET /api/v1/persistentvolumes?", "GET /api/v1/persistentvolumeclaims?"))
+    ]
+    # One paginated list of each, whatever the number of classes: two first pages, and no page read twice.
+    assert sorted(r for r in referrers if "continue=" not in r) == [
+        "GET /api/v1/persistentvolumeclaims?limit=2",
+        "GET /api/v1/persistentvolumes?limit=2",
+    ]
+    assert len(referrers) == len(set(referrers))

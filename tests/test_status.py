@@ -5,7 +5,8 @@ must give it (the generic map's cases stand for any CRD). Every built-in map
 has at least six cases: healthy, progressing and failed paths, a
 multi-container or multi-condition edge, terminating, a stale observedGeneration.
 
-A case with `kstatus: STATUS` says what sigs.k8s.io/cli-utils' kstatus gives the
+A case may list the object's `events`, oldest first, for rules that read its
+last event. A case with `kstatus: STATUS` says what sigs.k8s.io/cli-utils' kstatus gives the
 same object (most are kstatus's own test table). Where ours differs, the case
 names the `difference`, and the README's table "Status semantics, compared with
 kstatus" must have a row for it.
@@ -54,7 +55,7 @@ def test_status_case(file: str, index: int) -> None:
     case = doc["cases"][index]
     fmap = MAPS.get(doc["group"], doc["kind"])
     obj = {"apiVersion": "v1", "kind": doc["kind"], **case["object"]}
-    result = evaluate(fmap, obj, NOW)
+    result = evaluate(fmap, obj, NOW, events=case.get("events", ()))
     assert (result.status, result.reason) == (case["status"], case["reason"])
 
 

@@ -3,6 +3,10 @@
 # kube-scheduler, etcd, kwok, kwokctl) from Go modules into a cache outside
 # the repository, and print the directory holding the binaries.
 #
+# `build.sh csi` builds the CSI stack instead (csi-provisioner, csi-resizer and
+# our hostpath-csi driver) from csi/go.mod, into a cache of its own: it does not
+# depend on KUBE_VERSION, and changing it never rebuilds a control plane.
+#
 # Versions come from go.mod next to this script (the newest Kubernetes), or for
 # KUBE_VERSION=1.N from v1.N/go.mod (an older minor and its etcd); kwok and
 # kwokctl always come from the go.mod here, built for the chosen version.
@@ -23,24 +27,44 @@ export GOFLAGS="${GOFLAGS:--buildvcs=false}" GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 log() { printf 'controlplane: %s\n' "$*" >&2; }
 
 BUILD_REVISION=2
-binaries=(kube-apiserver kube-controller-manager kube-scheduler etcd kwok kwokctl)
+what=${1:-controlplane}
 
 command -v go >/dev/null || { log "go is not on PATH; install Go $(awk '/^go /{print $2}' go.mod) or newer"; exit 1; }
 
 modver() { go list -m -f '{{.Version}}' "$1"; }
-kwokv=$(modver sigs.k8s.io/kwok)
-moddir=$here
-if [[ -n "${KUBE_VERSION:-}" && "v$(modver k8s.io/kubernetes | cut -d. -f1,2 | tr -d v)" != "v${KUBE_VERSION}" ]]; then
-    moddir="$here/v${KUBE_VERSION}"
-    [[ -f "$moddir/go.mod" ]] || { log "no go.mod for Kubernetes $KUBE_VERSION (have: $(cd "$here" && ls -d v1.* 2>/dev/null | tr '\n' ' ')and the newest)"; exit 1; }
-fi
-kube=$(cd "$moddir" && modver k8s.io/kubernetes)
-etcdv=$(cd "$moddir" && modver go.etcd.io/etcd/server/v3)
-
-key=$( { cat go.mod go.sum; [[ $moddir == "$here" ]] || cat "$moddir/go.mod" "$moddir/go.sum"; go version; echo "$BUILD_REVISION"; } | sha256sum | cut -c1-12)
 root="${KUBECTL_CYCLOPS_BUILD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-cyclops}"
-dest="$root/k8s-$kube-$key"
 mkdir -p "$root"
+declare -A pkg flags dir
+
+case $what in
+controlplane)
+    binaries=(kube-apiserver kube-controller-manager kube-scheduler etcd kwok kwokctl)
+    kwokv=$(modver sigs.k8s.io/kwok)
+    moddir=$here
+    if [[ -n "${KUBE_VERSION:-}" && "v$(modver k8s.io/kubernetes | cut -d. -f1,2 | tr -d v)" != "v${KUBE_VERSION}" ]]; then
+        moddir="$here/v${KUBE_VERSION}"
+        [[ -f "$moddir/go.mod" ]] || { log "no go.mod for Kubernetes $KUBE_VERSION (have: $(cd "$here" && ls -d v1.* 2>/dev/null | tr '\n' ' ')and the newest)"; exit 1; }
+    fi
+    kube=$(cd "$moddir" && modver k8s.io/kubernetes)
+    etcdv=$(cd "$moddir" && modver go.etcd.io/etcd/server/v3)
+    key=$( { cat go.mod go.sum; [[ $moddir == "$here" ]] || cat "$moddir/go.mod" "$moddir/go.sum"; go version; echo "$BUILD_REVISION"; } | sha256sum | cut -c1-12)
+    dest="$root/k8s-$kube-$key"
+    what_built="Kubernetes $kube, etcd $etcdv, kwok $kwokv"
+    ;;
+csi)
+    binaries=(hostpath-csi csi-provisioner csi-resizer)
+    moddir=$here/csi
+    provv=$(cd "$moddir" && modver github.com/kubernetes-csi/external-provisioner/v6)
+    resizev=$(cd "$moddir" && modver github.com/kubernetes-csi/external-resizer/v2)
+    key=$( { cd "$moddir" && cat go.mod go.sum hostpath/*.go; go version; echo "$BUILD_REVISION"; } | sha256sum | cut -c1-12)
+    dest="$root/csi-$provv-$key"
+    what_built="external-provisioner $provv, external-resizer $resizev, hostpath-csi"
+    ;;
+*)
+    log "usage: build.sh [controlplane|csi]"
+    exit 2
+    ;;
+esac
 
 if [[ -f "$dest/complete" ]]; then
     echo "$dest/bin"
@@ -62,29 +86,45 @@ tmp=$(mktemp -d "$root/.build-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 trap 'log "interrupted; nothing was cached"; exit 130' INT TERM
 
-log "cold cache: building Kubernetes $kube, etcd $etcdv, kwok $kwokv into $dest (this takes minutes)"
-build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-major=${kube#v}; major=${major%%.*}
-minor=${kube#v*.}; minor=${minor%%.*}
-kube_ldflags=""
-for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    kube_ldflags+=" -X $p.gitVersion=$kube -X $p.gitMajor=$major -X $p.gitMinor=$minor"
-    kube_ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=$build_date"
-done
-kwok_ldflags="-X sigs.k8s.io/kwok/pkg/consts.Version=${kwokv#v} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${kube#v}"
+log "cold cache: building $what_built into $dest (this takes minutes)"
 
-declare -A pkg=(
-    [kube-apiserver]=k8s.io/kubernetes/cmd/kube-apiserver
-    [kube-controller-manager]=k8s.io/kubernetes/cmd/kube-controller-manager
-    [kube-scheduler]=k8s.io/kubernetes/cmd/kube-scheduler
-    [etcd]=go.etcd.io/etcd/server/v3
-    [kwok]=sigs.k8s.io/kwok/cmd/kwok
-    [kwokctl]=sigs.k8s.io/kwok/cmd/kwokctl
-)
-declare -A flags=(
-    [kube-apiserver]=$kube_ldflags [kube-controller-manager]=$kube_ldflags
-    [kube-scheduler]=$kube_ldflags [etcd]="" [kwok]=$kwok_ldflags [kwokctl]=$kwok_ldflags
-)
+case $what in
+controlplane)
+    build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    major=${kube#v}; major=${major%%.*}
+    minor=${kube#v*.}; minor=${minor%%.*}
+    kube_ldflags=""
+    for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        kube_ldflags+=" -X $p.gitVersion=$kube -X $p.gitMajor=$major -X $p.gitMinor=$minor"
+        kube_ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=$build_date"
+    done
+    kwok_ldflags="-X sigs.k8s.io/kwok/pkg/consts.Version=${kwokv#v} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${kube#v}"
+    pkg=(
+        [kube-apiserver]=k8s.io/kubernetes/cmd/kube-apiserver
+        [kube-controller-manager]=k8s.io/kubernetes/cmd/kube-controller-manager
+        [kube-scheduler]=k8s.io/kubernetes/cmd/kube-scheduler
+        [etcd]=go.etcd.io/etcd/server/v3
+        [kwok]=sigs.k8s.io/kwok/cmd/kwok
+        [kwokctl]=sigs.k8s.io/kwok/cmd/kwokctl
+    )
+    flags=(
+        [kube-apiserver]=$kube_ldflags [kube-controller-manager]=$kube_ldflags
+        [kube-scheduler]=$kube_ldflags [etcd]="" [kwok]=$kwok_ldflags [kwokctl]=$kwok_ldflags
+    )
+    # kwok and kwokctl always come from the go.mod here, built for the chosen version.
+    dir=([kube-apiserver]=$moddir [kube-controller-manager]=$moddir [kube-scheduler]=$moddir
+        [etcd]=$moddir [kwok]=$here [kwokctl]=$here)
+    ;;
+csi)
+    pkg=(
+        [hostpath-csi]=./hostpath
+        [csi-provisioner]=github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner
+        [csi-resizer]=github.com/kubernetes-csi/external-resizer/v2/cmd/csi-resizer
+    )
+    flags=([hostpath-csi]="" [csi-provisioner]="-X main.version=$provv" [csi-resizer]="-X main.version=$resizev")
+    dir=([hostpath-csi]=$moddir [csi-provisioner]=$moddir [csi-resizer]=$moddir)
+    ;;
+esac
 
 mkdir -p "$tmp/bin"
 started=$SECONDS
@@ -93,24 +133,29 @@ for b in "${binaries[@]}"; do
     i=$((i + 1))
     t0=$SECONDS
     log "[$i/${#binaries[@]}] building $b (${pkg[$b]})"
-    dir=$moddir
-    [[ $b == kwok* ]] && dir=$here
-    (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w ${flags[$b]}" -o "$tmp/bin/$b" "${pkg[$b]}")
+    (cd "${dir[$b]}" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w ${flags[$b]}" -o "$tmp/bin/$b" "${pkg[$b]}")
     log "[$i/${#binaries[@]}] $b done in $((SECONDS - t0))s"
 done
 
-# kwok's own stage definitions from the pinned module: kwokctl's defaults (fast
-# pod lifecycle, node heartbeat with lease) plus the chaos stage that fails
-# pods labelled pod-container-running-failed.stage.kwok.x-k8s.io=true. kwokctl
-# drops its defaults as soon as a config names any stage, so all are listed.
-kwokdir=$(go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
-for f in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
-    pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete pod/chaos/pod-container-running-failed; do
-    printf -- '---\n'
-    cat "$kwokdir/kustomize/stage/$f.yaml"
-done >"$tmp/stages.yaml"
+case $what in
+controlplane)
+    # kwok's own stage definitions from the pinned module: kwokctl's defaults (fast
+    # pod lifecycle, node heartbeat with lease) plus the chaos stage that fails
+    # pods labelled pod-container-running-failed.stage.kwok.x-k8s.io=true. kwokctl
+    # drops its defaults as soon as a config names any stage, so all are listed.
+    kwokdir=$(go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+    for f in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
+        pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete pod/chaos/pod-container-running-failed; do
+        printf -- '---\n'
+        cat "$kwokdir/kustomize/stage/$f.yaml"
+    done >"$tmp/stages.yaml"
+    printf 'kubernetes=%s\netcd=%s\nkwok=%s\ngo=%s\n' "$kube" "$etcdv" "$kwokv" "$(go version)" >"$tmp/versions"
+    ;;
+csi)
+    printf 'external-provisioner=%s\nexternal-resizer=%s\ngo=%s\n' "$provv" "$resizev" "$(go version)" >"$tmp/versions"
+    ;;
+esac
 
-printf 'kubernetes=%s\netcd=%s\nkwok=%s\ngo=%s\n' "$kube" "$etcdv" "$kwokv" "$(go version)" >"$tmp/versions"
 touch "$tmp/complete"
 rm -rf "$dest"
 mv "$tmp" "$dest"

