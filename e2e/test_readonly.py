@@ -38,7 +38,7 @@ def audited(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     policy = tmp_path_factory.mktemp("audit") / "policy.yaml"
     policy.write_text(yaml.safe_dump(POLICY))
     why = "this test starts its own local control plane to read its kube-apiserver's audit log"
-    local = start_local(request, why, extra_args=("--kube-audit-policy", str(policy)))
+    local = start_local(request, why, extra_args=("--kube-audit-policy", str(policy)), csi=False)
     try:
         cluster = Cluster(local.kubeconfig)
         cluster.kubectl("create", "namespace", NS)

@@ -20,7 +20,7 @@ UNREACHABLE = 8
 
 @pytest.fixture
 def doomed(request: pytest.FixtureRequest) -> Iterator[tuple[Cluster, LocalCluster]]:
-    local = start_local(request, "this test kills the kube-apiserver of a local control plane of its own")
+    local = start_local(request, "this test kills the kube-apiserver of a local control plane of its own", csi=False)
     try:
         cluster = Cluster(local.kubeconfig)
         cluster.kubectl("create", "namespace", "doomed")
