@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
 
-from e2e.conftest import provider_name, shared_dir
+from e2e.conftest import provider_name
 from e2e.harness import local
 from e2e.harness.k8s import Cluster, has_condition, phase
 from e2e.harness.local import LocalCluster, alive
@@ -62,33 +61,45 @@ def test_static_pv_and_claim_bind_to_each_other(cluster: Cluster, ns: str, name:
 
 
 @pytest.fixture
-def local_only(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Local provider only, one such test at a time across xdist workers, after the shared cluster is up.
-
-    kwokctl picks the highest free ports below 32766; two clusters starting at
-    once could pick the same ones, so these starts never overlap.
-    """
+def local_only(request: pytest.FixtureRequest) -> None:
+    """Local provider only, after the shared cluster is up."""
     if provider_name(request.config) != "local":
         pytest.skip("teardown tests exercise the local provider")
     request.getfixturevalue("cluster")
-    with FileLock(str(shared_dir(request.config) / "local-start.lock")):
-        yield
 
 
-def _listening(port: int) -> bool:
-    """Whether any socket listens on the TCP port (connections left in TIME_WAIT do not count)."""
+def _listeners(port: int) -> list[int]:
+    """The pids of processes with a socket listening on the TCP port (connections in TIME_WAIT do not count)."""
+    inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
-                return True
-    return False
+            cols = line.split()
+            if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{cols[9]}]")
+    pids = []
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd) in inodes for fd in fd_dir.iterdir()):
+                pids.append(int(fd_dir.parent.name))
+        except OSError:
+            continue  # a process that ended meanwhile
+    return pids
+
+
+def _of_cluster(pid: int, workdir: Path) -> bool:
+    """Whether a process belongs to the cluster: every component is started with paths in its work directory."""
+    try:
+        return str(workdir) in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
 
 
 def _assert_gone(pids: dict[str, int], ports: list[int], workdir: Path) -> None:
+    """No recorded process alive, no process of the cluster (recorded or not) listening on its ports, no work
+    directory. Another cluster started meanwhile may have been given a freed port: its listener is no leak."""
     assert [name for name, pid in pids.items() if alive(pid)] == []
-    busy = [p for p in ports if _listening(p)]
-    assert busy == [], subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout
+    leaked = {p: pid for p in ports for pid in _listeners(p) if _of_cluster(pid, workdir)}
+    assert leaked == {}, subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout
     assert not workdir.exists()
 
 
@@ -109,7 +120,7 @@ def test_stop_leaves_no_process_port_or_directory() -> None:
     assert cluster.csi_dir.joinpath("csi.sock").is_socket()
     assert all(alive(pid) for pid in pids.values())
     assert ports
-    assert all(_listening(p) for p in ports)
+    assert all(_listeners(p) for p in ports)
     cluster.stop()
     _assert_gone(pids, ports, workdir)
     cluster.stop()  # idempotent

@@ -14,9 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
 
-from e2e.conftest import PREFIX, STATE, provider_name, shared_dir
+from e2e.conftest import PREFIX, STATE, provider_name
 from e2e.harness.k8s import Cluster
 from e2e.test_controlplane import _assert_gone
 
@@ -37,32 +36,30 @@ def _wait_for(what: str, condition: Callable[[], object], proc: subprocess.Popen
 def test_ctrl_c_to_a_running_suite_leaves_nothing_behind(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     if provider_name(request.config) != "local":
         pytest.skip("the inner run starts a local control plane")
-    request.getfixturevalue("cluster")  # the outer run's cluster first: the inner one must not race its ports
+    request.getfixturevalue("cluster")  # the outer run's cluster first
     basetemp = tmp_path / "inner"
     prefix = f"{PREFIX}int"
     env = {**os.environ, "CYCLOPS_E2E_PREFIX": prefix}
     cmd = [sys.executable, "-m", "pytest", "e2e/test_job.py", "-n", "2", "-p", "no:cacheprovider"]
     cmd += ["--basetemp", str(basetemp), "-q", "--cluster=local"]
-    # Held to the end: no other test's cluster may start, and take over a freed port, before the checks.
-    with FileLock(str(shared_dir(request.config) / "local-start.lock")):
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-        )
-        state_file = basetemp / STATE
-        _wait_for("cluster", lambda: state_file.exists() and "pids" in state_file.read_text(), proc)
-        state = json.loads(state_file.read_text())
-        cluster = Cluster(Path(state["kubeconfig"]))
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    state_file = basetemp / STATE
+    _wait_for("cluster", lambda: state_file.exists() and "pids" in state_file.read_text(), proc)
+    state = json.loads(state_file.read_text())
+    cluster = Cluster(Path(state["kubeconfig"]))
 
-        def test_namespaces() -> list[str]:
-            names = cluster.kubectl("get", "namespaces", "-o", "name", check=False).stdout.split()
-            return [n for n in names if n.startswith(f"namespace/{prefix}-")]
+    def test_namespaces() -> list[str]:
+        names = cluster.kubectl("get", "namespaces", "-o", "name", check=False).stdout.split()
+        return [n for n in names if n.startswith(f"namespace/{prefix}-")]
 
-        _wait_for("test namespace", test_namespaces, proc)  # partway: tests are running
-        os.killpg(proc.pid, signal.SIGINT)
-        output, _ = proc.communicate(timeout=120)
-        assert proc.returncode != 0, output
-        assert "KeyboardInterrupt" in output or "Interrupted" in output or "interrupted" in output, output[-2000:]
-        _assert_gone(state["pids"], state["ports"], Path(state["workdir"]))  # processes, ports, work directory
-        assert not state_file.exists(), "the inner run's controller stopped its cluster and removed its state"
-        # Its test namespaces lived in that cluster: with its API server gone, none remains anywhere.
-        assert cluster.kubectl("get", "namespaces", "--request-timeout", "5s", check=False).returncode != 0
+    _wait_for("test namespace", test_namespaces, proc)  # partway: tests are running
+    os.killpg(proc.pid, signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, output
+    assert "KeyboardInterrupt" in output or "Interrupted" in output or "interrupted" in output, output[-2000:]
+    _assert_gone(state["pids"], state["ports"], Path(state["workdir"]))  # processes, ports, work directory
+    assert not state_file.exists(), "the inner run's controller stopped its cluster and removed its state"
+    # Its test namespaces lived in that cluster: with its API server gone, none remains anywhere.
+    assert cluster.kubectl("get", "namespaces", "--request-timeout", "5s", check=False).returncode != 0

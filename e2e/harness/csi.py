@@ -19,7 +19,6 @@ CSIDriver object and the default StorageClass `standard`
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -29,19 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from .ports import free_ports
 from .ready import ComponentExited, NotReadyError
 
 DRIVER = "hostpath.csi.k8s.io"
 STORAGE_MANIFEST = Path(__file__).resolve().parent.parent / "controlplane" / "csi" / "storage.yaml"
 # The largest volume the driver creates: a claim above it fails to provision (an e2e test asks for more).
 MAX_VOLUME_SIZE = "10Gi"
-
-
-def free_port() -> int:
-    """A port the kernel just handed out from its ephemeral range, above kwokctl's picks (below 32766)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -75,9 +68,11 @@ class CsiStack:
             f"--maxvolumesize={MAX_VOLUME_SIZE}",
         )
         endpoints = {}
-        for name, extra in (("csi-provisioner", ["--extra-create-metadata"]), ("csi-resizer", [])):
-            port = free_port()
-            self.ports.append(port)
+        ports = free_ports(2, "127.0.0.1")
+        self.ports.extend(ports)
+        for port, (name, extra) in zip(
+            ports, (("csi-provisioner", ["--extra-create-metadata"]), ("csi-resizer", [])), strict=True
+        ):
             endpoints[name] = f"http://127.0.0.1:{port}/metrics"
             self._spawn(
                 name,

