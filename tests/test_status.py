@@ -14,6 +14,7 @@ kstatus" must have a row for it.
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -82,3 +83,23 @@ def test_every_difference_from_kstatus_is_declared_and_documented() -> None:
             else:
                 assert same, f"{where}: kstatus says {case['kstatus']}, we say {case['status']}, undeclared"
     assert documented == used, f"README rows without a case: {sorted(documented - used)}"
+
+
+def test_an_event_condition_takes_any_operator_and_the_reason_shows_the_event_it_read() -> None:
+    """A user map's rule over the last event among some reasons, with `in` (an unhashable operand)."""
+    fmap = _user_map(
+        "status: {rules: [{status: failed, when: [{event: last, among: [Pulled, Failed, BackOff], path: .reason,"
+        " in: [Failed, BackOff]}], reason: {event: last}}], default: healthy}"
+    )
+    events = [{"reason": "Failed", "message": "image  not\nfound"}, {"reason": "Scheduled", "message": "ok"}]
+    failed = evaluate(fmap, {"metadata": {"name": "p"}}, NOW, events=events)
+    assert (failed.status, failed.reason) == ("failed", "Failed: image not found")
+    assert evaluate(fmap, {"metadata": {"name": "p"}}, NOW, events=[*events, {"reason": "Pulled"}]).status == "healthy"
+    assert evaluate(fmap, {"metadata": {"name": "p"}}, NOW).status == "healthy"
+
+
+def _user_map(body: str) -> Any:
+    """A map from a user directory (FieldMaps reads and checks it at once)."""
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "thing.yaml").write_text(f"group: example.com\nversion: v1\nkind: Thing\n{body}\n")
+        return FieldMaps([d]).get("example.com", "Thing")

@@ -140,11 +140,12 @@ def status_of(
     A reason `{event: last}` shows the event the rule's first event condition read.
     """
     for rule in field_map.rules:
-        read = {c: last_event(events, c.among) for c in rule.when if c.on_event}
-        event = next(iter(read.values()), None) if read else last_event(events)
+        read = [last_event(events, c.among) if c.on_event else None for c in rule.when]  # each condition's event
+        on_event = [e for c, e in zip(rule.when, read, strict=True) if c.on_event]
+        event = on_event[0] if on_event else last_event(events)
         targets = [obj] if rule.for_each is None else rule.for_each.values(obj)
         for target in targets:
-            if all(holds(c, read[c] if c.on_event else target, now) for c in rule.when):
+            if all(holds(c, e if c.on_event else target, now) for c, e in zip(rule.when, read, strict=True)):
                 return rule.status, reason_of(rule.reason, target, event) or _default_reason(rule, target)
     return field_map.default_status, reason_of(field_map.default_reason, obj, last_event(events))
 
