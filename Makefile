@@ -13,7 +13,7 @@ WORKERS ?= 4
 KUBE_VERSION ?=
 export KUBE_VERSION
 
-.PHONY: help venv controlplane cluster cluster-down demo lint fmt unit e2e test bench record krew clean
+.PHONY: help venv bytecode controlplane cluster cluster-down demo lint fmt unit e2e test bench record krew clean
 
 help:
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -55,11 +55,16 @@ fmt: venv ## ruff fixes and formatting; regenerate the README's flag tables
 unit: venv ## Unit tests (recorded API responses, no cluster)
 	$(BIN)/pytest tests
 
-e2e: venv ## The e2e suite against an ephemeral cluster (--cluster=local|kind|existing; KUBE_VERSION=1.34)
+# The plugin runs hundreds of times in a suite: its bytecode is compiled once, up front, since an
+# environment with PYTHONDONTWRITEBYTECODE (or a read-only checkout) would compile it on every run.
+bytecode: venv
+	@$(BIN)/python -m compileall -q plugin
+
+e2e: venv bytecode ## The e2e suite against an ephemeral cluster (--cluster=local|kind|existing; KUBE_VERSION=1.34)
 	@mkdir -p reports
 	$(BIN)/pytest e2e -n $(WORKERS) --dist loadgroup --junitxml=reports/junit-e2e$(if $(KUBE_VERSION),-$(KUBE_VERSION)).xml $(PYTEST_ARGS)
 
-test: venv lint ## Everything: lint, unit tests and the e2e suite in parallel; JUnit in reports/junit.xml
+test: venv lint bytecode ## Everything: lint, unit tests and the e2e suite in parallel; JUnit in reports/junit.xml
 	@mkdir -p reports
 	$(BIN)/pytest tests e2e -n $(WORKERS) --dist loadgroup --junitxml=reports/junit.xml $(PYTEST_ARGS)
 

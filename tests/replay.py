@@ -28,6 +28,7 @@ RECORDINGS = Path(__file__).parent / "recordings"
 DISCOVERY = RECORDINGS / "_discovery.json"
 WATCH_ONLY = {"watch", "resourceVersion", "allowWatchBookmarks", "timeoutSeconds"}
 PACE = 0.002  # seconds between replayed watch events
+TURN = 1.0  # longest wait for the other streams' earlier events (then the stream goes on regardless)
 
 
 def key(path: str, params: dict[str, Any] | None = None, accept: str | None = None) -> str:
@@ -79,6 +80,11 @@ class ReplayTransport:
     A watch of a scope the recording has a stream for yields that stream's events;
     with `interrupt`, the last stream to run out raises KeyboardInterrupt (Ctrl-C
     ending `--watch` once everything recorded was seen). Other watches stay silent.
+
+    Across the open streams, events are handed over in resourceVersion order, the
+    order the server wrote them: a pod's Failed update reaches the plugin before
+    the Job condition that followed it, as it did when recorded, whatever the
+    threads' timing on a loaded machine.
     """
 
     gone = False  # True: the server went away after the lists, every watch (re)connection is refused
@@ -92,6 +98,8 @@ class ReplayTransport:
         self._running = set(self.streams)
         self._lock = threading.Lock()
         self._silence = threading.Event()
+        self._turns = threading.Condition()
+        self._heads: dict[object, int] = {}  # per open watch: the resourceVersion of its next event
 
     def __call__(self, url: str, headers: dict[str, str], timeout: Any, stream: bool) -> Answer:
         k, _, params = key_of_url(url, headers)
@@ -108,15 +116,39 @@ class ReplayTransport:
     def _watch(self, k: str) -> Iterator[bytes]:
         if self.gone:
             raise kube.unreachable("https://recorded", ConnectionRefusedError("Connection refused"))
-        for event in self.streams.get(k, []):
-            time.sleep(PACE)  # events a little apart, as a server sends them, not all in one read
-            yield json.dumps(event).encode() + b"\n"
+        events = self.streams.get(k, [])
+        me = object()  # this watch connection's place among the heads
+        try:
+            for i, event in enumerate(events):
+                time.sleep(PACE)  # events a little apart, as a server sends them, not all in one read
+                self._take_turn(me, _version(event), _version(events[i + 1]) if i + 1 < len(events) else None)
+                yield json.dumps(event).encode() + b"\n"
+        finally:  # a watch closed before its end no longer holds the others back
+            with self._turns:
+                self._heads.pop(me, None)
+                self._turns.notify_all()
         with self._lock:
             self._running.discard(k)
             last = k in self.streams and not self._running
         if last and self.interrupt:
             raise KeyboardInterrupt
         self._silence.wait()  # a watch on which nothing (more) happens
+
+    def _take_turn(self, me: object, version: int, after: int | None) -> None:
+        """Wait until no other open stream has an earlier event, then make this stream's next event its head."""
+        with self._turns:
+            self._heads[me] = version
+            self._turns.wait_for(lambda: version <= min(self._heads.values()), timeout=TURN)
+            if after is None:
+                self._heads.pop(me, None)
+            else:
+                self._heads[me] = after
+            self._turns.notify_all()
+
+
+def _version(event: dict[str, Any]) -> int:
+    version = str(((event.get("object") or {}).get("metadata") or {}).get("resourceVersion") or "0")
+    return int(version) if version.isdigit() else 0
 
 
 class ReplayApi(kube.KubeApi):
