@@ -297,27 +297,20 @@ def kinds(output: str, field_maps: tuple[str, ...]) -> None:
     elif output == "yaml":
         render.write_yaml(rows, out)
     else:
-        from tabulate import tabulate
+        from .render import columns
 
         body = [
             [
                 r["kind"],
                 r["group"] or '""',
                 r["version"],
-                r["fields"],
+                str(r["fields"]),
                 ",".join(r["related"]) or "<none>",
                 r["source"],
             ]
             for r in rows
         ]
-        out.write(
-            tabulate(
-                body,
-                headers=["KIND", "GROUP", "VERSION", "FIELDS", "RELATED", "SOURCE"],
-                tablefmt="plain",
-            )
-            + "\n"
-        )
+        out.write(columns(body, ["KIND", "GROUP", "VERSION", "FIELDS", "RELATED", "SOURCE"]) + "\n")
 
 
 COMPLETE_VAR = "_KUBECTL_CYCLOPS_COMPLETE"
