@@ -128,8 +128,7 @@ def _default_reason(rule: Rule, obj: Any) -> str:
 
 def last_event(events: Sequence[dict[str, Any]], among: tuple[str, ...] = ()) -> dict[str, Any] | None:
     """The last of the events (oldest first), or the last with one of the reasons in `among`."""
-    chosen = [e for e in events if not among or e.get("reason") in among]
-    return chosen[-1] if chosen else None
+    return next((e for e in reversed(events) if not among or e.get("reason") in among), None)
 
 
 def status_of(
@@ -141,11 +140,10 @@ def status_of(
     """
     for rule in field_map.rules:
         read = [last_event(events, c.among) if c.on_event else None for c in rule.when]  # each condition's event
-        on_event = [e for c, e in zip(rule.when, read, strict=True) if c.on_event]
-        event = on_event[0] if on_event else last_event(events)
         targets = [obj] if rule.for_each is None else rule.for_each.values(obj)
         for target in targets:
             if all(holds(c, e if c.on_event else target, now) for c, e in zip(rule.when, read, strict=True)):
+                event = next((e for c, e in zip(rule.when, read, strict=True) if c.on_event), last_event(events))
                 return rule.status, reason_of(rule.reason, target, event) or _default_reason(rule, target)
     return field_map.default_status, reason_of(field_map.default_reason, obj, last_event(events))
 

@@ -173,7 +173,6 @@ def columns(rows: Sequence[Sequence[str]], headers: Sequence[str] = ()) -> str:
 
 
 def table(details: Details, now: datetime, wide: bool, out: TextIO) -> None:
-    grid = columns
     item = details.subject
     rows = _header(details, now)
     for f in _visible(item.fields, wide):
@@ -181,7 +180,7 @@ def table(details: Details, now: datetime, wide: bool, out: TextIO) -> None:
         if f.omit_empty and value == NONE:
             continue
         rows.append((f.title, value))
-    out.write(grid([[f"{k}:", v] for k, v in rows]) + "\n")
+    out.write(columns([[f"{k}:", v] for k, v in rows]) + "\n")
     for rel, items in details.related:
         out.write(f"\n{rel.title}:")
         if not items:
@@ -198,7 +197,7 @@ def table(details: Details, now: datetime, wide: bool, out: TextIO) -> None:
             reason = [escape(i.evaluation.reason or NONE)] if wide else []
             body.append([escape(i.name), *ns, i.evaluation.status, *reason, *(_cell(i, f) for f in fields)])
         out.write(f" {len(items)}\n")
-        out.write(_indent(grid(body, headers)) + "\n")
+        out.write(_indent(columns(body, headers)) + "\n")
     out.write("\nEvents:")
     if not details.events:
         out.write(f" {_empty(details, 'events')}\n")
@@ -211,7 +210,7 @@ def table(details: Details, now: datetime, wide: bool, out: TextIO) -> None:
         count = f" (x{ev['count']})" if ev["count"] and ev["count"] > 1 else ""
         cells = [ev["type"] or NONE, ev["reason"] or NONE, seen + count, ev["source"] or NONE, ev["message"] or ""]
         body.append([escape(str(c)) for c in cells])
-    out.write("\n" + _indent(grid(body, ["TYPE", "REASON", "AGE", "FROM", "MESSAGE"])) + "\n")
+    out.write("\n" + _indent(columns(body, ["TYPE", "REASON", "AGE", "FROM", "MESSAGE"])) + "\n")
 
 
 def emit(
