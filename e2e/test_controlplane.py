@@ -68,22 +68,25 @@ def local_only(request: pytest.FixtureRequest) -> None:
     request.getfixturevalue("cluster")
 
 
-def _listeners(port: int) -> list[int]:
-    """The pids of processes with a socket listening on the TCP port (connections in TIME_WAIT do not count)."""
-    inodes = set()
+def _listeners(ports: list[int]) -> dict[int, list[int]]:
+    """For each TCP port, the pids of processes with a socket listening on it (TIME_WAIT does not count)."""
+    wanted = set(ports)
+    port_of = {}  # socket inode -> port
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             cols = line.split()
-            if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{cols[9]}]")
-    pids = []
-    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+            port = int(cols[1].rsplit(":", 1)[1], 16)
+            if cols[3] == "0A" and port in wanted:
+                port_of[f"socket:[{cols[9]}]"] = port
+    found: dict[int, list[int]] = {p: [] for p in ports}
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):  # one pass over every process's descriptors
         try:
-            if any(os.readlink(fd) in inodes for fd in fd_dir.iterdir()):
-                pids.append(int(fd_dir.parent.name))
+            held = {port_of[link] for link in map(os.readlink, fd_dir.iterdir()) if link in port_of}
         except OSError:
             continue  # a process that ended meanwhile
-    return pids
+        for port in held:
+            found[port].append(int(fd_dir.parent.name))
+    return found
 
 
 def _of_cluster(pid: int, workdir: Path) -> bool:
@@ -98,7 +101,7 @@ def _assert_gone(pids: dict[str, int], ports: list[int], workdir: Path) -> None:
     """No recorded process alive, no process of the cluster (recorded or not) listening on its ports, no work
     directory. Another cluster started meanwhile may have been given a freed port: its listener is no leak."""
     assert [name for name, pid in pids.items() if alive(pid)] == []
-    leaked = {p: pid for p in ports for pid in _listeners(p) if _of_cluster(pid, workdir)}
+    leaked = {p: pid for p, pids in _listeners(ports).items() for pid in pids if _of_cluster(pid, workdir)}
     assert leaked == {}, subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout
     assert not workdir.exists()
 
@@ -120,7 +123,7 @@ def test_stop_leaves_no_process_port_or_directory() -> None:
     assert cluster.csi_dir.joinpath("csi.sock").is_socket()
     assert all(alive(pid) for pid in pids.values())
     assert ports
-    assert all(_listeners(p) for p in ports)
+    assert all(_listeners(ports).values())
     cluster.stop()
     _assert_gone(pids, ports, workdir)
     cluster.stop()  # idempotent

@@ -29,15 +29,6 @@ def _reasons(doc: dict[str, Any]) -> list[str]:
     return [e["reason"] for e in doc["events"]]
 
 
-def _event(cluster: Cluster, ns: str, name: str, reason: str) -> None:
-    cluster.wait(
-        "Event",
-        lambda evs: any(e["involvedObject"]["name"] == name and e["reason"] == reason for e in evs),
-        namespace=ns,
-        what=f"a {reason} event about {name}",
-    )
-
-
 def _default_class(cluster: Cluster) -> Obj:
     classes = cluster.kubectl("get", "storageclass", "-o", "json").json()["items"]
     defaults = [
@@ -64,7 +55,7 @@ def test_claim_on_an_immediate_class_is_provisioned_by_the_csi_stack(
     pv = cluster.wait_one("PersistentVolume", pv_name, phase("Bound"))
     handle = pv["spec"]["csi"]["volumeHandle"]
     assert (hostpath_csi.csi_volumes / handle).is_dir(), "the volume is a directory in the driver's state"
-    _event(cluster, ns, name, "ProvisioningSucceeded")
+    cluster.wait_event(ns, name, "ProvisioningSucceeded")
 
     doc = cluster.details_json("pvc", name, "-n", ns)
     assert doc["status"] == "healthy"
@@ -108,7 +99,7 @@ def test_claim_on_the_default_class_waits_for_its_first_consumer(cluster: Cluste
     default = _default_class(cluster)
     assert default["volumeBindingMode"] == "WaitForFirstConsumer"
     cluster.apply("pvc-dynamic", name=name, namespace=ns)
-    _event(cluster, ns, name, "WaitForFirstConsumer")
+    cluster.wait_event(ns, name, "WaitForFirstConsumer")
     waiting = cluster.details_json("pvc", name, "-n", ns)
     assert waiting["status"] == "progressing"
     assert waiting["statusReason"].startswith("WaitForFirstConsumer: waiting for first consumer")
@@ -220,7 +211,7 @@ def test_a_provisioning_failure_is_failed_with_the_drivers_message(
     cluster: Cluster, ns: str, name: str, hostpath_csi: LocalCluster
 ) -> None:
     cluster.apply("storageclass-csi", name=name, namespace=ns, size="20Gi")  # above --maxvolumesize
-    _event(cluster, ns, name, "ProvisioningFailed")
+    cluster.wait_event(ns, name, "ProvisioningFailed")
 
     wait = cluster.cyclops("wait", "pvc", name, "-n", ns, "--timeout", "60s")
     assert wait.returncode == 10, wait.stderr  # WAIT_FAILED: the claim failed, not a timeout

@@ -89,12 +89,7 @@ def test_retain_pv_is_released_after_its_claim_is_deleted(cluster: Cluster, ns: 
 def test_claim_without_provisioner_stays_pending(cluster: Cluster, ns: str, name: str) -> None:
     cluster.apply("pvc-pending", name=name, namespace=ns)
     # The PV controller has looked at the claim once it records an event about it.
-    cluster.wait(
-        "Event",
-        lambda evs: any(e["involvedObject"]["name"] == name for e in evs),
-        namespace=ns,
-        what=f"an event about claim {name}",
-    )
+    cluster.wait_event(ns, name)
     claim = cluster.get("pvc", name, ns)
     assert claim["status"]["phase"] == "Pending"
 

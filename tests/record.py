@@ -129,10 +129,10 @@ def prepare(c: Cluster) -> dict[str, str]:
         c.wait_one("Job", job, has_condition("Complete"), namespace=NS)
     c.wait_one("Job", "fails", has_condition("Failed"), namespace=NS, timeout=90)
     c.wait_one("Job", "paused", has_condition("Suspended"), namespace=NS)
-    c.wait("Event", lambda evs: any(e["involvedObject"]["name"] == "rec-pending" for e in evs), namespace=NS)
+    c.wait_event(NS, "rec-pending")
     c.wait_one("Job", "rec-user", has_condition("Complete"), namespace=NS)
     for claim, reason in (("rec-waiting", "WaitForFirstConsumer"), ("rec-toobig", "ProvisioningFailed")):
-        c.wait("Event", lambda evs, n=claim, r=reason: any(_about(e, n, r) for e in evs), namespace=NS)
+        c.wait_event(NS, claim, reason)
     c.wait("Pod", lambda ps: len(ps) == 2 and all(phase("Running")(p) for p in ps), namespace=NS, labels="app=web")
     c.kubectl("rollout", "status", "deployment/web", "-n", NS, "--timeout=60s")
     c.kubectl("rollout", "status", "statefulset/db", "-n", NS, "--timeout=60s")
@@ -145,10 +145,6 @@ def prepare(c: Cluster) -> dict[str, str]:
     rs = c.kubectl("get", "rs", "-n", NS, "-l", "app=web", "-o", "name").stdout.split()
     dynamic_pv = c.get("pvc", "rec-dynamic", NS)["spec"]["volumeName"]
     return {"pod": pods[0].split("/", 1)[1], "replicaset": rs[0].split("/", 1)[1], "dynamic_pv": dynamic_pv}
-
-
-def _about(event: dict[str, Any], name: str, reason: str) -> bool:
-    return bool(event["involvedObject"]["name"] == name and event["reason"] == reason)
 
 
 AGENTLESS = "no-agent-here"  # a node name no kwok or kubelet manages: only this script writes these pods' status

@@ -219,6 +219,16 @@ class Cluster:
         )
         return found[0]
 
+    def wait_event(self, namespace: str, name: str, reason: str | None = None, timeout: float = 60) -> list[Obj]:
+        """Once the namespace has an event about the object `name` (with `reason`, if given): its events."""
+        return self.wait(
+            "Event",
+            lambda evs: any(e["involvedObject"]["name"] == name and reason in (None, e["reason"]) for e in evs),
+            namespace=namespace,
+            timeout=timeout,
+            what=f"a {reason or 'any'} event about {name}",
+        )
+
     def _dict(self, obj: Any) -> Obj:
         return obj if isinstance(obj, dict) else self.api.sanitize_for_serialization(obj)
 
