@@ -4,10 +4,15 @@ Accepts what users write for `kubectl get -o jsonpath`: `{.spec.capacity.storage
 `.status.conditions[?(@.type=="Complete")].status`, plain `spec.x`, and keys
 with escaped dots such as `.metadata.labels.app\\.kubernetes\\.io/name`.
 
-Plain paths (keys and non-negative indexes only: `.a.b`, `.a[0].b`, escaped
-dots) compile to a tuple of direct lookups; filters, wildcards, slices and
-recursion are compiled by jsonpath-ng. Both give the same matches
-(tests/test_expr.py checks it on every recorded object).
+Paths of keys, non-negative indexes, wildcards and one-key equality filters
+(`.a.b`, `.a[0].b`, escaped dots, `.a[*].b`, `.a[?(@.type=="Ready")].b` with a
+string, `true` or `false`) compile to a tuple of direct steps: every built-in
+map's expressions are of these forms, so jsonpath-ng is not even imported for
+them. Anything else (other filters, slices, recursion, unions) is compiled by
+jsonpath-ng, whose RFC 9535 semantics the steps follow: a wildcard or filter
+over a mapping takes its values, a filter compares a string only with a string
+and a boolean only with itself. tests/test_expr.py checks that both give the
+same matches on every recorded object and on random JSON.
 """
 
 from __future__ import annotations
@@ -19,6 +24,45 @@ from typing import Any
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$|^\*$|^$")
 _INDEX = re.compile(r"\[(\d+)\]")
+_WILDCARD = re.compile(r"\[\*\]")
+_WHERE = re.compile(r"""\[\?\(\s*@\.([A-Za-z_][A-Za-z0-9_]*)\s*==\s*(?:"([^"\\]*)"|'([^'\\]*)'|(true|false))\s*\)\]""")
+
+
+class _Each:
+    """`[*]`: the elements of a list, the values of a mapping; nothing of a scalar."""
+
+    __slots__ = ()
+
+    def select(self, value: Any) -> list[Any]:
+        if isinstance(value, list):
+            return value
+        return list(value.values()) if isinstance(value, dict) else []
+
+    def __repr__(self) -> str:
+        return "[*]"
+
+
+class _Where:
+    """`[?(@.key==literal)]`: the elements (or mapping values) that are mappings whose `key` equals `literal`."""
+
+    __slots__ = ("key", "literal")
+
+    def __init__(self, key: str, literal: str | bool) -> None:
+        self.key, self.literal = key, literal
+
+    def select(self, value: Any) -> list[Any]:
+        candidates = value if isinstance(value, list) else value.values() if isinstance(value, dict) else ()
+        key, literal = self.key, self.literal
+        if isinstance(literal, bool):  # a boolean equals only itself (never 1 or 0)
+            return [c for c in candidates if isinstance(c, dict) and key in c and c[key] is literal]
+        return [c for c in candidates if isinstance(c, dict) and isinstance(c.get(key), str) and c[key] == literal]
+
+    def __repr__(self) -> str:
+        return f"[?(@.{self.key}=={self.literal!r})]"
+
+
+Step = str | int | _Each | _Where
+EACH = _Each()
 
 
 class ExpressionError(ValueError):
@@ -79,9 +123,9 @@ def _normalize(source: str) -> list[str]:
     return segments[1:] if segments[0] == "" else segments
 
 
-def plain_steps(source: str) -> tuple[str | int, ...] | None:
-    """Direct lookups for a plain path (keys, escaped dots, [N]); None when jsonpath-ng is needed."""
-    steps: list[str | int] = []
+def plain_steps(source: str) -> tuple[Step, ...] | None:
+    """Direct steps for keys, escaped dots, [N], [*] and [?(@.k==literal)]; None when jsonpath-ng is needed."""
+    steps: list[Step] = []
     for seg in _normalize(source):
         bracket = _bracket_start(seg)
         key, rest = seg[:bracket], seg[bracket:]
@@ -92,10 +136,16 @@ def plain_steps(source: str) -> tuple[str | int, ...] | None:
         elif not rest:
             return None  # `..`: recursion
         while rest:
-            m = _INDEX.match(rest)
-            if not m:
+            if m := _INDEX.match(rest):
+                steps.append(int(m.group(1)))
+            elif m := _WILDCARD.match(rest):
+                steps.append(EACH)
+            elif m := _WHERE.match(rest):
+                key, double, single, boolean = m.groups()
+                literal = (boolean == "true") if boolean else double if double is not None else single
+                steps.append(_Where(key, literal))
+            else:
                 return None
-            steps.append(int(m.group(1)))
             rest = rest[m.end() :]
     return tuple(steps)
 
@@ -133,8 +183,9 @@ class Expr:
 
     source: str
     _compiled: Any = field(compare=False, repr=False)
-    steps: tuple[str | int, ...] | None = field(default=None, compare=False, repr=False)
+    steps: tuple[Step, ...] | None = field(default=None, compare=False, repr=False)
     default: Any = None
+    single: bool = field(default=False, compare=False, repr=False)  # keys and indexes only: at most one match
 
     @classmethod
     def compile(cls, source: str, fast: bool = True) -> Expr:
@@ -143,7 +194,7 @@ class Expr:
         translated = translate(source)
         steps = plain_steps(source) if fast else None
         if steps is not None:
-            return cls(source, None, steps)
+            return cls(source, None, steps, single=all(isinstance(s, str | int) for s in steps))
         try:
             compiled = _parser().parse(translated)
         except Exception as exc:  # jsonpath-ng raises bare Exception subclasses from ply
@@ -163,17 +214,30 @@ class Expr:
     def _find(self, obj: Any) -> list[Any]:
         if self.steps is None:
             return [m.value for m in self._compiled.find(obj)]
+        if not self.single:
+            return self._find_all(obj)
         for step in self.steps:
             if isinstance(step, str):
                 if not isinstance(obj, dict) or step not in obj:
                     return []
-            elif not isinstance(obj, list) or step >= len(obj):
+            elif not isinstance(obj, list) or step >= len(obj):  # type: ignore[operator]
                 return []
             obj = obj[step]
         return [obj]
 
+    def _find_all(self, obj: Any) -> list[Any]:
+        found = [obj]
+        for step in self.steps or ():
+            if isinstance(step, str):
+                found = [v[step] for v in found if isinstance(v, dict) and step in v]
+            elif isinstance(step, int):
+                found = [v[step] for v in found if isinstance(v, list) and step < len(v)]
+            else:
+                found = [match for v in found for match in step.select(v)]
+        return found
+
     def value(self, obj: Any) -> Any:
-        if self.steps is not None:
+        if self.single:
             found = self.values(obj)
             return found[0] if found else None
         found = [v for v in self.values(obj) if v is not None]
