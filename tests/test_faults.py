@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import os
 import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -31,8 +33,11 @@ class Misbehaving(http.server.BaseHTTPRequestHandler):
     answers: ClassVar[dict[str, Any]] = {}
     fault: ClassVar[str] = "none"
     target: ClassVar[str] = ""
+    peers: ClassVar[list[str]] = []  # the subject CN of each request's client certificate ("" for none)
 
     def do_GET(self) -> None:
+        peer = dict(pair[0] for pair in (self.connection.getpeercert() or {}).get("subject", ()))
+        self.peers.append(peer.get("commonName", ""))
         parts = urlsplit(self.path)
         params = dict(parse_qsl(parts.query))
         path = unquote(parts.path)
@@ -80,12 +85,14 @@ def server(tls: tuple[Path, Path], tmp_path: Path) -> Iterator[Any]:
     httpd = QuietServer(("127.0.0.1", 0), Misbehaving)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(*tls)
+    context.verify_mode = ssl.CERT_OPTIONAL  # a client certificate, if sent, must be signed by the same key
+    context.load_verify_locations(tls[0])
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
 
-    def configure(recording: str, fault: str, target: str = "") -> Path:
+    def configure(recording: str, fault: str, target: str = "", user: dict[str, str] | None = None) -> Path:
         Misbehaving.answers = {**json.loads(DISCOVERY.read_text()), **load(recording)["phases"][0]}
-        Misbehaving.fault, Misbehaving.target = fault, target
+        Misbehaving.fault, Misbehaving.target, Misbehaving.peers = fault, target, []
         config = tmp_path / "kubeconfig"
         cluster = {
             "server": f"https://127.0.0.1:{httpd.server_address[1]}",
@@ -98,7 +105,7 @@ def server(tls: tuple[Path, Path], tmp_path: Path) -> Iterator[Any]:
                     "kind": "Config",
                     "current-context": "t",
                     "clusters": [{"name": "c", "cluster": cluster}],
-                    "users": [{"name": "u", "user": {"token": "t"}}],
+                    "users": [{"name": "u", "user": user or {"token": "t"}}],
                     "contexts": [{"name": "t", "context": {"cluster": "c", "user": "u", "namespace": "rec"}}],
                 }
             )
@@ -122,6 +129,25 @@ def test_the_recorded_answers_work_through_the_server(server, tmp_path: Path) ->
     result = run(server("job-complete", "none"), tmp_path, "details", "job", "done")
     assert result.exit_code == 0, result.stderr
     assert "Status:           healthy" in result.stdout
+
+
+@pytest.mark.parametrize("memfd", [True, False], ids=["memfd", "private-file"])
+def test_a_client_certificate_reaches_the_server_and_leaves_no_file(
+    server, tls: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memfd: bool
+) -> None:
+    """ssl reads a client key from a path only: an anonymous memory file on Linux, else a private temporary file."""
+    if not memfd:
+        monkeypatch.delattr(os, "memfd_create")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    pem = {k: base64.b64encode(p.read_bytes()).decode() for k, p in zip(("cert", "key"), tls, strict=True)}
+    user = {"client-certificate-data": pem["cert"], "client-key-data": pem["key"]}
+    result = run(server("job-complete", "none", user=user), tmp_path, "details", "job", "done")
+    assert result.exit_code == 0, result.stderr
+    assert set(Misbehaving.peers) == {"127.0.0.1"}  # every request came with the certificate
+    assert list(scratch.iterdir()) == []
 
 
 def test_a_body_cut_short_is_one_line_and_exit_8(server, tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -167,6 +166,8 @@ class Discovery:
             return None
 
     def _write_cache(self, resources: list[Resource]) -> None:
+        import tempfile  # only on a cache miss
+
         try:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.cache_file.parent, suffix=".tmp")
