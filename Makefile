@@ -68,8 +68,8 @@ test: venv lint bytecode ## Everything: lint, unit tests and the e2e suite in pa
 	@mkdir -p reports
 	$(BIN)/pytest tests e2e -n $(WORKERS) --dist loadgroup --junitxml=reports/junit.xml $(PYTEST_ARGS)
 
-bench: venv ## Compare `kubectl cyclops details` with `kubectl get`/`describe` on a local cluster
-	$(BIN)/python -m e2e.bench
+bench: venv ## Compare `kubectl cyclops details` with `kubectl get`/`describe` on a local cluster (BASE=ref: and with the plugin at ref)
+	$(BIN)/python -m e2e.bench $(if $(BASE),--base $(BASE))
 
 record: venv ## Re-record the unit tests' API responses from a fresh local cluster
 	$(BIN)/python -m tests.record $(SCENARIOS)

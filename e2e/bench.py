@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import yaml
 
@@ -35,7 +36,7 @@ SCALE_PVS, SCALE_CLAIMS = 3000, 1500
 TIME = shutil.which("time", path="/usr/bin:/bin")  # GNU time reports a child's peak RSS
 
 
-def run(env: dict[str, str], commands: list[list[str]]) -> tuple[float, int]:
+def run(env: dict[str, str], commands: list[list[str]], bin_dir: Path = VENV_BIN) -> tuple[float, int]:
     """Wall time of the commands one after another, and the peak RSS (KiB) of any of them (0: unknown).
 
     The peak is read by GNU time, a small process: a child forked from this one would carry
@@ -44,7 +45,7 @@ def run(env: dict[str, str], commands: list[list[str]]) -> tuple[float, int]:
     started, peak = time.perf_counter(), 0
     with tempfile.NamedTemporaryFile("r") as rss:
         for cmd in commands:
-            argv = [str(VENV_BIN / cmd[0]), *cmd[1:]]
+            argv = [str(bin_dir / cmd[0] if (bin_dir / cmd[0]).exists() else VENV_BIN / cmd[0]), *cmd[1:]]
             if TIME:
                 argv = [TIME, "-f", "%M", "-o", rss.name, *argv]
             done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=False)
@@ -54,6 +55,25 @@ def run(env: dict[str, str], commands: list[list[str]]) -> tuple[float, int]:
                 rss.seek(0)
                 peak = max(peak, int(rss.read().split()[-1]))
     return time.perf_counter() - started, peak
+
+
+def baseline(ref: str, where: Path) -> Path:
+    """The plugin as it was at git `ref`, installed as a `kubectl-cyclops` launcher in a bin directory that
+    goes first on PATH, so `kubectl cyclops` dispatches to it: before and after measured in one run."""
+    archive = subprocess.run(["git", "archive", ref, "plugin"], capture_output=True, check=False)
+    if archive.returncode:
+        raise SystemExit(f"bench: --base {ref}: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive.stdout, check=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(where / "plugin")], check=True)
+    bin_dir = where / "bin"
+    bin_dir.mkdir()
+    launcher = bin_dir / "kubectl-cyclops"
+    launcher.write_text(
+        f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(where / 'plugin')!r})\n"
+        "from kubectl_cyclops.entry import main\nsys.exit(main())\n"
+    )
+    launcher.chmod(0o755)
+    return bin_dir
 
 
 def scale_fixtures(cluster: Cluster) -> None:
@@ -104,6 +124,31 @@ def scale_fixtures(cluster: Cluster) -> None:
     cluster.wait("PersistentVolume", bound, labels="set=scale", timeout=600)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) the processes have used so far; processes gone count nothing."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pids: list[int], busy: float = 0.1, window: float = 2.0, timeout: float = 180) -> float:
+    """Wait until the control plane uses under `busy` of a core over `window` seconds (after 1,000 pods and
+    3,000 volumes its controllers work on for a while), so both sides are measured on a quiet cluster.
+    Returns the last share seen; the caller reports it if the deadline passed first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        before, started = cpu_seconds(pids), time.monotonic()
+        time.sleep(window)  # the measuring window itself, not a wait for an outcome
+        share = (cpu_seconds(pids) - before) / (time.monotonic() - started)
+        if share < busy or time.monotonic() > deadline:
+            return share
+
+
 def cases(pv: str, claim: str, big_uid: str, pi_uid: str) -> dict[str, tuple[list[list[str]], list[list[str]]]]:
     """name: (the plugin's command, the kubectl commands for the same facts)."""
     k = "kubectl"
@@ -137,13 +182,17 @@ def cases(pv: str, claim: str, big_uid: str, pi_uid: str) -> dict[str, tuple[lis
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--only", help="run only the cases whose name contains this text")
+    parser.add_argument("--base", metavar="GIT_REF", help="also run the plugin as it was at this commit")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))  # stop the cluster
     # As installed (pip compiles bytecode): runs here must not pay for compiling sources every time.
     subprocess.run([sys.executable, "-m", "compileall", "-q", "plugin", *sys.path[1:]], capture_output=True)
-    with LocalCluster(extra_args=("--disable-qps-limits",), timeout=120, csi=False) as local:
+    with (
+        tempfile.TemporaryDirectory(prefix="cyclops-bench-") as scratch,
+        LocalCluster(extra_args=("--disable-qps-limits",), timeout=120, csi=False) as local,
+    ):
         cluster = Cluster(local.kubeconfig)
         cluster.kubectl("create", "namespace", NS)
         cluster.apply("job", name="pi", namespace=NS, completions=3, parallelism=3)
@@ -156,23 +205,35 @@ def main() -> int:
         uid = {j: cluster.get("job", j, NS)["metadata"]["uid"] for j in ("pi", "big")}
         table = cases("bench-pv", "bench-pv-claim", uid["big"], uid["pi"])
         run(env, table["details job pi (3 pods)"][0])  # warm the discovery cache, as in daily use
+        share = settle(list(local.pids.values()))
+        if share >= 0.1:
+            print(f"bench: the control plane still used {share:.0%} of a core after 180 s; measuring anyway")
+        base_bin = baseline(args.base, Path(scratch)) if args.base else None
+        base_env = {**env, "PATH": f"{base_bin}{os.pathsep}{env['PATH']}"} if base_bin else env
         print(f"\n{datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, {os.cpu_count()} cores, {args.runs} runs each")
-        print(f"{'case':42s} {'plugin':>9s} {'kubectl':>9s} {'ratio':>6s} {'plugin RSS':>11s} {'kubectl RSS':>12s}")
+        header = f"{'case':42s} {'plugin':>9s} {'kubectl':>9s} {'ratio':>6s} {'plugin RSS':>11s} {'kubectl RSS':>12s}"
+        print(header + (f" {'base ' + args.base[:12]:>19s} {'plugin/base':>11s}" if base_bin else ""))
         for name, (ours, theirs) in table.items():
             if args.only and args.only not in name:
                 continue
             a: list[float] = []
             b: list[float] = []
+            c: list[float] = []
             mem_a = mem_b = 0
-            for _ in range(args.runs):  # alternating, so drift hits both sides alike
+            for _ in range(args.runs):  # alternating, so drift hits every side alike
                 t, m = run(env, ours)
                 a.append(t)
                 mem_a = max(mem_a, m)
                 t, m = run(env, theirs)
                 b.append(t)
                 mem_b = max(mem_b, m)
+                if base_bin:
+                    c.append(run(base_env, ours, base_bin)[0])
             ma, mb = statistics.median(a), statistics.median(b)
-            print(f"{name:42s} {ma:8.3f}s {mb:8.3f}s {ma / mb:5.2f}x {mem_a / 1024:9.0f}MB {mem_b / 1024:10.0f}MB")
+            line = f"{name:42s} {ma:8.3f}s {mb:8.3f}s {ma / mb:5.2f}x {mem_a / 1024:9.0f}MB {mem_b / 1024:10.0f}MB"
+            if c:
+                line += f" {statistics.median(c):18.3f}s {ma / statistics.median(c):10.2f}x"
+            print(line)
         if not TIME:
             print("(peak memory unknown: GNU time is not installed)")
     return 0
