@@ -107,10 +107,22 @@ def _assert_gone(pids: dict[str, int], ports: list[int], workdir: Path) -> None:
 
 
 @pytest.mark.usefixtures("local_only")
-def test_stop_leaves_no_process_port_or_directory() -> None:
-    cluster = LocalCluster().start()
-    pids, ports, workdir = dict(cluster.pids), list(cluster.ports), cluster.workdir
-    assert set(pids) == {
+def test_leaving_the_with_block_on_an_exception_leaves_no_process_port_or_directory() -> None:
+    """`with LocalCluster()` stops the whole cluster, CSI stack included, even when its body raises;
+    stop() again is a no-op. (One cluster for both: each start costs the suite seconds of CPU.)"""
+    seen: dict = {}
+
+    def use_then_fail() -> None:
+        with LocalCluster() as cluster:
+            seen.update(cluster=cluster, pids=dict(cluster.pids), ports=list(cluster.ports), workdir=cluster.workdir)
+            seen["socket"] = cluster.csi_dir.joinpath("csi.sock").is_socket()
+            seen["alive"] = all(alive(pid) for pid in cluster.pids.values())
+            seen["listening"] = bool(cluster.ports) and all(_listeners(cluster.ports).values())
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        use_then_fail()
+    assert set(seen["pids"]) == {
         "etcd",
         "kube-apiserver",
         "kube-controller-manager",
@@ -120,28 +132,11 @@ def test_stop_leaves_no_process_port_or_directory() -> None:
         "csi-provisioner",
         "csi-resizer",
     }
-    assert cluster.csi_dir.joinpath("csi.sock").is_socket()
-    assert all(alive(pid) for pid in pids.values())
-    assert ports
-    assert all(_listeners(ports).values())
-    cluster.stop()
-    _assert_gone(pids, ports, workdir)
-    cluster.stop()  # idempotent
-
-
-@pytest.mark.usefixtures("local_only")
-def test_exception_inside_with_block_still_tears_down() -> None:
-    seen: dict = {}
-
-    def use_then_fail() -> None:
-        with LocalCluster(csi=False) as cluster:
-            seen.update(pids=dict(cluster.pids), ports=list(cluster.ports), workdir=cluster.workdir)
-            seen["alive"] = all(alive(pid) for pid in cluster.pids.values())
-            raise RuntimeError("boom")
-
-    with pytest.raises(RuntimeError, match="boom"):
-        use_then_fail()
+    assert seen["socket"]
     assert seen["alive"]
+    assert seen["listening"]
+    _assert_gone(seen["pids"], seen["ports"], seen["workdir"])
+    seen["cluster"].stop()  # idempotent
     _assert_gone(seen["pids"], seen["ports"], seen["workdir"])
 
 
