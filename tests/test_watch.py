@@ -6,6 +6,10 @@ a hundred changes to one Job in a burst, then its deletion.
 
 from __future__ import annotations
 
+import gc
+
+import pytest
+
 from tests.conftest import documents
 from tests.replay import load
 
@@ -49,3 +53,17 @@ def test_a_burst_of_changes_gives_at_most_a_few_renders(replay) -> None:
     result, _ = replay("wait-job-burst", "-o", "json", argv=watch("wait-job-burst", "burst"), interrupt=True)
     docs = documents(result.stdout)
     assert 1 <= len(docs) <= 3, f"{len(docs)} renders for a burst of 100 changes"
+
+
+@pytest.mark.parametrize("command", ["watch", "wait"])
+def test_long_running_commands_run_with_the_cycle_collector(replay, command: str) -> None:
+    """entry.main starts without the cycle collector (a one-shot call frees all it makes by reference
+    counting); `details --watch` and `wait` run for long, so they switch it on again."""
+    argv = watch("wait-job-complete", "watched") if command == "watch" else None  # None: the recorded `wait`
+    gc.disable()
+    try:
+        result, _ = replay("wait-job-complete", argv=argv, interrupt=True)
+        assert result.exit_code == 0, result.stderr
+        assert gc.isenabled()
+    finally:
+        gc.enable()

@@ -7,6 +7,7 @@ exit code (README: Exit codes).
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -192,8 +193,6 @@ def details(output: str, watch: bool, **target: Any) -> None:
     if not watch:
         # A one-shot call: its objects (the server's JSON is acyclic) are freed by reference counting, and
         # the cycle collector only walks the heap again and again as it grows: 12-14% of a 1,000-pod Job.
-        import gc
-
         gc.disable()
         try:
             show(sel.collect())
@@ -201,6 +200,7 @@ def details(output: str, watch: bool, **target: Any) -> None:
             gc.enable()
         return
 
+    gc.enable()  # entry.main starts without it; a watch runs for long
     from . import watch as watching
     from .informer import Informer
 
@@ -254,6 +254,7 @@ def wait(goal: str, timeout: str, output: str, **target: Any) -> None:
     from .informer import Informer
     from .selection import now, select
 
+    gc.enable()  # entry.main starts without it; a wait runs for long
     seconds = durations.parse(timeout)
     if seconds is None:
         raise errors.UsageError(f'invalid --timeout "{timeout}": use a duration like 30s, 5m, or 0 to check once')
