@@ -9,6 +9,8 @@ import http.server
 import json
 import os
 import ssl
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -177,3 +179,17 @@ def test_a_watch_stream_that_ends_mid_event_ends_the_wait_with_exit_8(
     config = server("wait-job-timeout", "truncated-watch")
     line = one_line(run(config, tmp_path, "wait", "job/paused", "--timeout", "1m"), ExitCode.UNREACHABLE)
     assert line.endswith("ended mid-event")
+
+
+@pytest.mark.parametrize("output", ["table", "json", "yaml"])
+def test_the_console_script_writes_all_of_its_output_before_it_exits(server, tmp_path: Path, output: str) -> None:
+    """entry._exit ends the process without finalizing the interpreter, after flushing what is buffered."""
+    config = server("job-complete", "none")
+    script = Path(sys.executable).parent / "kubectl-cyclops"
+    argv = [str(script), "details", "job", "done", "-o", output, "--kubeconfig", str(config)]
+    env = {**os.environ, "KUBECTL_CYCLOPS_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    expected = run(config, tmp_path, "details", "job", "done", "-o", output)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == expected.stdout
+    assert len(done.stdout) > 500

@@ -6,7 +6,9 @@ it prints exactly what Click's version option prints, without loading Click.
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import NoReturn
 
 from . import __version__
 
@@ -22,7 +24,29 @@ def main() -> None:
     gc.disable()
     from .cli import main as run
 
-    run()
+    try:
+        run()
+    except SystemExit as done:
+        _exit(done.code)
+
+
+def _exit(code: object) -> NoReturn:
+    """End the process once its output is out, without finalizing the interpreter: tearing down every
+    module and object (15 ms, a tenth of a one-object call) does nothing for a command that is done.
+    A code that is not a number is printed and exits 1, as Python's own exit does."""
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away after the last write: as cli.Group does for earlier ones
+        from .errors import ExitCode
+
+        code = ExitCode.BROKEN_PIPE
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def complete() -> None:
