@@ -78,6 +78,8 @@ def _parser() -> Any:
 
 def _split(path: str) -> list[str]:
     """Split on dots outside brackets, quotes and escapes."""
+    if not any(c in path for c in "[]'\"\\"):
+        return path.split(".")  # most paths: keys only
     parts, current, depth, quote, i = [], "", 0, "", 0
     while i < len(path):
         ch = path[i]
@@ -191,12 +193,11 @@ class Expr:
     def compile(cls, source: str, fast: bool = True) -> Expr:
         if not isinstance(source, str):
             raise ExpressionError(f"expected a JSONPath string, got {type(source).__name__}")
-        translated = translate(source)
         steps = plain_steps(source) if fast else None
         if steps is not None:
             return cls(source, None, steps, single=all(isinstance(s, str | int) for s in steps))
         try:
-            compiled = _parser().parse(translated)
+            compiled = _parser().parse(translate(source))
         except Exception as exc:  # jsonpath-ng raises bare Exception subclasses from ply
             raise ExpressionError(f"cannot parse {source!r}: {exc}") from None
         return cls(source, compiled)

@@ -12,26 +12,28 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import containers
 from .durations import human_duration, parse_time
 from .selectors import to_query
 
+if TYPE_CHECKING:
+    from decimal import Decimal
+
 NONE = "<none>"
 Lines = str | list[str]  # a table cell: one line, or several (escaped line by line when rendered)
 
-_SUFFIX: dict[str, int | Decimal] = {
+_SUFFIX: dict[str, int | str] = {
     "Ki": 2**10,
     "Mi": 2**20,
     "Gi": 2**30,
     "Ti": 2**40,
     "Pi": 2**50,
     "Ei": 2**60,
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
+    "n": "1e-9",
+    "u": "1e-6",
+    "m": "1e-3",
     "": 1,
     "k": 10**3,
     "M": 10**6,
@@ -51,6 +53,8 @@ ACCESS_MODES = {
 
 def parse_quantity(value: Any) -> Decimal | None:
     """A Kubernetes resource.Quantity ("10Gi", "500m", "1e3") as a number."""
+    from decimal import Decimal, InvalidOperation  # 2 ms to import: only where a map formats quantities
+
     if value is None:
         return None
     m = _QUANTITY.match(str(value).strip())
