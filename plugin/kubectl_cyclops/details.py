@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import errors
 from .discovery import Discovery, Resource
@@ -26,8 +26,7 @@ JSON = dict[str, Any]
 WORKERS = 8
 
 
-@dataclass(frozen=True)
-class Evaluated:
+class Evaluated(NamedTuple):
     """An object with what its field map says of it (status, reason, field values)."""
 
     resource: Resource

@@ -12,9 +12,8 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import errors
 from .kube import Api, cache_key
@@ -27,8 +26,7 @@ AGGREGATED = (
 CACHE_TTL = 6 * 3600  # kubectl's discovery cache lifetime
 
 
-@dataclass(frozen=True)
-class Resource:
+class Resource(NamedTuple):
     group: str
     version: str
     kind: str
@@ -172,7 +170,7 @@ class Discovery:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.cache_file.parent, suffix=".tmp")
             with os.fdopen(fd, "w") as f:
-                json.dump([asdict(r) for r in resources], f)
+                json.dump([r._asdict() for r in resources], f)
             os.replace(tmp, self.cache_file)
         except OSError:
             pass  # a read-only home still works, only slower

@@ -18,9 +18,8 @@ last word is ProvisioningFailed has failed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from .durations import parse_time
 from .expr import Expr
@@ -28,8 +27,7 @@ from .fieldmaps import Condition, Field, FieldMap, Rule, Template
 from .formats import FORMATTERS, Lines, condition_line, plain
 
 
-@dataclass(frozen=True)
-class Evaluation:
+class Evaluation(NamedTuple):
     """What a map says of one object: status, why, and each field (JSON values, or table lines for a table view)."""
 
     status: str

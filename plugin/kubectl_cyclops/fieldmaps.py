@@ -10,9 +10,8 @@ rejected with the file, the field and the reason. A built-in map lives in
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -44,8 +43,7 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(NamedTuple):
     name: str
     title: str
     paths: tuple[Expr, ...]
@@ -57,8 +55,7 @@ class Field:
     omit_empty: bool = False
 
 
-@dataclass(frozen=True)
-class Relation:
+class Relation(NamedTuple):
     name: str
     title: str
     group: str
@@ -72,8 +69,7 @@ class Relation:
     fields: tuple[Field, ...] = ()
 
 
-@dataclass(frozen=True)
-class Condition:
+class Condition(NamedTuple):
     """`path <operator> operand [- minus]`; over a path with several values, `any` (default) or `all` must hold.
 
     An `olderThan` operand is in seconds. With `on_event`, the path is read from
@@ -90,8 +86,7 @@ class Condition:
     among: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Template:
+class Template(NamedTuple):
     """A reason: text with {EXPR} placeholders, the one-line form of a status condition of a type, or the
     object's last event."""
 
@@ -101,16 +96,14 @@ class Template:
     event: bool = False  # the last event's reason and message
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     status: str
     when: tuple[Condition, ...]
     reason: Template | None = None
     for_each: Expr | None = None  # the conditions hold for one element of this list; paths are relative to it
 
 
-@dataclass(frozen=True)
-class FieldMap:
+class FieldMap(NamedTuple):
     group: str
     version: str
     kind: str

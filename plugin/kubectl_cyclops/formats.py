@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import containers
 from .durations import human_duration, parse_time
@@ -283,8 +282,7 @@ def identity(value: Any, now: datetime) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class Formatter:
+class Formatter(NamedTuple):
     table: Callable[..., Any]
     json: Callable[..., Any] = identity
     takes_args: bool = False

@@ -15,9 +15,8 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -27,8 +26,7 @@ SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """Everything needed to talk to one cluster as one user: a resolved kubeconfig context."""
 
     server: str
@@ -47,7 +45,7 @@ class Target:
     exec: dict[str, Any] | None = None
     auth_provider: dict[str, Any] | None = None
     source: str = ""  # the kubeconfig path(s), for messages
-    cluster: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # for exec's cluster info
+    cluster: dict[str, Any] | None = None  # the kubeconfig's cluster entry, for exec's cluster info
 
 
 def _read(path: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import errors, selectors
 from .discovery import Discovery, Resource
@@ -34,8 +34,7 @@ from .kube import Api, list_all
 JSON = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class ListScope:
+class ListScope(NamedTuple):
     """A list path and its query: what is listed once (and, under an informer, watched)."""
 
     path: str
