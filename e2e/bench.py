@@ -186,6 +186,10 @@ def main() -> int:
     parser.add_argument("--only", help="run only the cases whose name contains this text")
     parser.add_argument("--base", metavar="GIT_REF", help="also run the plugin as it was at this commit")
     args = parser.parse_args()
+    if args.base:  # checked before a cluster is started for nothing
+        commit = ["git", "rev-parse", "--verify", "--quiet", f"{args.base}^{{commit}}"]
+        if subprocess.run(commit, capture_output=True, check=False).returncode:
+            parser.error(f"--base {args.base}: not a commit of this repository")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))  # stop the cluster
     # As installed (pip compiles bytecode): runs here must not pay for compiling sources every time.
     subprocess.run([sys.executable, "-m", "compileall", "-q", "plugin", *sys.path[1:]], capture_output=True)
