@@ -45,6 +45,8 @@ SCENARIOS: dict[str, tuple[list[str], str | None]] = {
     "pvc-waiting": (["details", "pvc", "rec-waiting", "-n", NS], "progressing"),
     "pvc-provisioning-failed": (["details", "pvc", "rec-toobig", "-n", NS], "failed"),
     "storageclass-standard": (["details", "storageclass", "standard"], "healthy"),
+    "storageclass-failed-claim": (["details", "storageclass", "rec-toobig"], "healthy"),
+    "pod-failed-claim": (["details", "pod", "stuck", "-n", NS], "failed"),
     "job-complete": (["details", "job", "done", "-n", NS], "healthy"),
     "job-failed": (["details", "jobs.batch", "fails", "-n", NS], "failed"),
     "job-suspended": (["details", "job/paused", "-n", NS], "unknown"),
@@ -99,6 +101,16 @@ def prepare(c: Cluster) -> dict[str, str]:
     c.apply("job-pvc", name="rec-user", namespace=NS, claim="rec-dynamic")
     c.apply("pvc-dynamic", name="rec-waiting", namespace=NS)
     c.apply("storageclass-csi", name="rec-toobig", namespace=NS, size="20Gi")
+    stuck = {  # a pod waiting for the claim its driver refuses to provision
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "stuck", "namespace": NS},
+        "spec": {
+            "containers": [{"name": "app", "image": "busybox:1.36"}],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "rec-toobig"}}],
+        },
+    }
+    c.kubectl("create", "-f", "-", stdin=json.dumps(stuck))
     for i in range(MANY):
         c.apply("pv-hostpath", name=f"rec-many-{i}", namespace=NS)
     c.apply("job", name="done", namespace=NS, completions=2, parallelism=2)

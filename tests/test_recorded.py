@@ -238,3 +238,26 @@ def test_reverse_references_are_listed_once_for_every_page_of_parents(replay, mo
         "GET /api/v1/persistentvolumes?limit=2",
     ]
     assert len(referrers) == len(set(referrers))
+    # The claims' status reads their events (storageclass.yaml: events: true): one list in their namespace.
+    claim_events = [r for r in requests if "involvedObject.kind=PersistentVolumeClaim" in r]
+    assert [r for r in claim_events if "continue=" not in r] == [
+        "GET /api/v1/namespaces/rec/events?fieldSelector=involvedObject.kind=PersistentVolumeClaim&limit=2"
+    ]
+    assert len(claim_events) == len(set(claim_events))
+
+
+@pytest.mark.parametrize(
+    ("scenario", "relation"), [("pod-failed-claim", "claims"), ("storageclass-failed-claim", "claims")]
+)
+def test_a_related_claim_reads_its_events_as_details_pvc_does(replay, scenario: str, relation: str) -> None:
+    """A claim the driver refused shows `failed` with the driver's message wherever it appears, as
+    `details pvc` says of it (the rule reads the provisioner's last event): here under a pod that waits for
+    it and under its StorageClass."""
+    claim_doc = json.loads(replay("pvc-provisioning-failed", "-o", "json")[0].stdout)
+    result, _ = replay(scenario, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    [claim] = json.loads(result.stdout)["related"]["claims"]
+    assert claim["name"] == claim_doc["name"] == "rec-toobig"
+    assert (claim["status"], claim["statusReason"]) == (claim_doc["status"], claim_doc["statusReason"])
+    assert claim["status"] == "failed"
+    assert claim["statusReason"].startswith("ProvisioningFailed: rpc error: code = OutOfRange")

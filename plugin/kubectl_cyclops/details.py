@@ -9,7 +9,7 @@ the next is read, so memory follows the page size, not the list's length.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -126,11 +126,19 @@ class Collector:
 
     def _events(self, resource: Resource, namespace: str | None, name: str | None) -> Events:
         path, params = events_query(resource, namespace, name)
-        try:
-            listing = list_all(self.api, path, params)
-        except (errors.ForbiddenError, errors.UnauthorizedError) as exc:
-            return [], f"events: {exc.message}"
-        return sorted(listing.get("items") or [], key=event_order), None
+        return _sorted_events(lambda: [list_all(self.api, path, params)])
+
+    def _related_events(self, related: Related, found: list[Found]) -> tuple[dict[Involved, list[JSON]], str | None]:
+        """The events of a relation's objects (of every parent), for a relation whose map says `events: true`:
+        one list per namespace they are in, or one in all namespaces for a cluster-scoped kind."""
+        resource = next((f.resource for f in found if f.resource is not None), None)
+        objects = [o for f in found for o in f.objects]
+        if resource is None or not objects:
+            return {}, None
+        spaces = sorted({o["metadata"].get("namespace") or "" for o in objects}) if resource.namespaced else [""]
+        futures = [related.listing(*events_query(resource, ns or None, None)) for ns in spaces]
+        evs, warning = _sorted_events(lambda: [f.result() for f in futures])
+        return _involving(evs), warning
 
     def _assemble(
         self, related: Related, resource: Resource, objects: list[JSON], events_f: Future[Events]
@@ -138,25 +146,28 @@ class Collector:
         fmap = self.maps.get(resource.group, resource.kind)
         pending = [related.start(rel, resource.kind, objects) for rel in fmap.related]
         per_relation: list[list[Found]] = [join() for join in pending]
+        no_events: tuple[dict[Involved, list[JSON]], str | None] = ({}, None)
+        related_events = [
+            self._related_events(related, found) if rel.events else no_events
+            for rel, found in zip(fmap.related, per_relation, strict=True)
+        ]
         evs, warning = events_f.result()
-        involving: dict[str, list[JSON]] = {}
-        for e in evs:
-            involving.setdefault((e.get("involvedObject") or {}).get("name") or "", []).append(e)
+        involving = _involving(evs)
         out = []
         for i, obj in enumerate(objects):
-            uid = obj["metadata"].get("uid")
-            events = [
-                e
-                for e in involving.get(obj["metadata"].get("name") or "", [])
-                if (e.get("involvedObject") or {}).get("uid") in (None, "", uid)
-            ]
+            events = _events_of(involving, obj)
             details = Details(self.evaluated(resource, obj, events=events), events=events)
-            for found in (rel[i] for rel in per_relation):
+            for found, (index, events_warning) in zip((rel[i] for rel in per_relation), related_events, strict=True):
                 if found.warning:
                     details.warnings.append(found.warning)
                     details.unread[found.relation.name] = found.warning
+                if events_warning and events_warning not in details.warnings:
+                    details.warnings.append(events_warning)
                 items = (
-                    [self.evaluated(found.resource, o, found.relation.fields) for o in found.objects]
+                    [
+                        self.evaluated(found.resource, o, found.relation.fields, _events_of(index, o))
+                        for o in found.objects
+                    ]
                     if found.resource
                     else []
                 )
@@ -166,3 +177,33 @@ class Collector:
                 details.unread["events"] = warning
             out.append(details)
         return out
+
+
+Involved = tuple[str, str]  # an event's involvedObject: (namespace, name)
+
+
+def _sorted_events(lists: Callable[[], list[JSON]]) -> Events:
+    """Every item of the lists, oldest first; none, and a warning, where events may not be read."""
+    try:
+        listings = lists()
+    except (errors.ForbiddenError, errors.UnauthorizedError) as exc:
+        return [], f"events: {exc.message}"
+    return sorted((e for listing in listings for e in listing.get("items") or []), key=event_order), None
+
+
+def _involving(events: list[JSON]) -> dict[Involved, list[JSON]]:
+    index: dict[Involved, list[JSON]] = {}
+    for e in events:
+        involved = e.get("involvedObject") or {}
+        index.setdefault((involved.get("namespace") or "", involved.get("name") or ""), []).append(e)
+    return index
+
+
+def _events_of(index: dict[Involved, list[JSON]], obj: JSON) -> list[JSON]:
+    """The events about this object: its namespace and name, and its uid where the event records one."""
+    meta = obj["metadata"]
+    return [
+        e
+        for e in index.get((meta.get("namespace") or "", meta.get("name") or ""), [])
+        if (e.get("involvedObject") or {}).get("uid") in (None, "", meta.get("uid"))
+    ]

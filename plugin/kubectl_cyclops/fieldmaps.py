@@ -67,6 +67,7 @@ class Relation(NamedTuple):
     referenced_by: Expr | None = None  # objects of `kind` whose field names this object (reverse references)
     referenced_kind: Expr | None = None  # ... and whose field names this object's kind, where a ref can name several
     fields: tuple[Field, ...] = ()
+    events: bool = False  # the related objects' status rules read their events too (one more list per relation)
 
 
 class Condition(NamedTuple):
@@ -214,7 +215,7 @@ class _Parser:
         return out
 
     def relation(self, raw: Any, where: str) -> Relation:
-        keys = {"name", "title", "kind", "group", "selector", "ref", "owned", "referencedBy", "fields"}
+        keys = {"name", "title", "kind", "group", "selector", "ref", "owned", "referencedBy", "events", "fields"}
         doc = self.mapping(raw, where, keys, {"name", "kind", "fields"})
         where = f"{where} ({doc['name']})"
         ways = [k for k in ("selector", "ref", "owned", "referencedBy") if doc.get(k)]
@@ -236,6 +237,7 @@ class _Parser:
             referenced_by=self.expr(back["name"], f"{where}.referencedBy.name") if "referencedBy" in doc else None,
             referenced_kind=self.expr(back["kind"], f"{where}.referencedBy.kind") if "kind" in back else None,
             fields=self.fields(doc["fields"], f"{where}.fields"),
+            events=bool(doc.get("events", False)),
         )
 
     def condition(self, raw: Any, where: str) -> Condition:

@@ -88,6 +88,10 @@ class Related:
             self._lists[scope] = self.pool.submit(list_all, self.api, scope.path, scope.params)
         return self._lists[scope]
 
+    def listing(self, path: str, params: dict[str, Any]) -> Any:
+        """A future of the whole list, asked for once however many pages of parents need it."""
+        return self._list(ListScope.of(path, params))
+
     def _get(self, resource: Resource, namespace: str | None, name: str) -> Any:
         return self.pool.submit(self._get_or_none, resource.path(namespace, name))
 
