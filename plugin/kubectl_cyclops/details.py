@@ -128,7 +128,7 @@ class Collector:
         path, params = events_query(resource, namespace, name)
         return _sorted_events(lambda: [list_all(self.api, path, params)])
 
-    def _related_events(self, related: Related, found: list[Found]) -> tuple[dict[Involved, list[JSON]], str | None]:
+    def _related_events(self, related: Related, found: list[Found]) -> tuple[dict[str, list[JSON]], str | None]:
         """The events of a relation's objects (of every parent), for a relation whose map says `events: true`:
         one list per namespace they are in, or one in all namespaces for a cluster-scoped kind."""
         resource = next((f.resource for f in found if f.resource is not None), None)
@@ -146,7 +146,7 @@ class Collector:
         fmap = self.maps.get(resource.group, resource.kind)
         pending = [related.start(rel, resource.kind, objects) for rel in fmap.related]
         per_relation: list[list[Found]] = [join() for join in pending]
-        no_events: tuple[dict[Involved, list[JSON]], str | None] = ({}, None)
+        no_events: tuple[dict[str, list[JSON]], str | None] = ({}, None)
         related_events = [
             self._related_events(related, found) if rel.events else no_events
             for rel, found in zip(fmap.related, per_relation, strict=True)
@@ -179,9 +179,6 @@ class Collector:
         return out
 
 
-Involved = tuple[str, str]  # an event's involvedObject: (namespace, name)
-
-
 def _sorted_events(lists: Callable[[], list[JSON]]) -> Events:
     """Every item of the lists, oldest first; none, and a warning, where events may not be read."""
     try:
@@ -191,19 +188,21 @@ def _sorted_events(lists: Callable[[], list[JSON]]) -> Events:
     return sorted((e for listing in listings for e in listing.get("items") or []), key=event_order), None
 
 
-def _involving(events: list[JSON]) -> dict[Involved, list[JSON]]:
-    index: dict[Involved, list[JSON]] = {}
+def _involving(events: list[JSON]) -> dict[str, list[JSON]]:
+    """Events by the name of the object they are about."""
+    index: dict[str, list[JSON]] = {}
     for e in events:
-        involved = e.get("involvedObject") or {}
-        index.setdefault((involved.get("namespace") or "", involved.get("name") or ""), []).append(e)
+        index.setdefault((e.get("involvedObject") or {}).get("name") or "", []).append(e)
     return index
 
 
-def _events_of(index: dict[Involved, list[JSON]], obj: JSON) -> list[JSON]:
-    """The events about this object: its namespace and name, and its uid where the event records one."""
+def _events_of(index: dict[str, list[JSON]], obj: JSON) -> list[JSON]:
+    """The events about this object: its name, and its namespace and uid where the event records them."""
     meta = obj["metadata"]
-    return [
-        e
-        for e in index.get((meta.get("namespace") or "", meta.get("name") or ""), [])
-        if (e.get("involvedObject") or {}).get("uid") in (None, "", meta.get("uid"))
-    ]
+    namespace, uid = meta.get("namespace"), meta.get("uid")
+
+    def about(involved: JSON) -> bool:
+        same_namespace = not namespace or involved.get("namespace") in (None, "", namespace)
+        return same_namespace and involved.get("uid") in (None, "", uid)
+
+    return [e for e in index.get(meta.get("name") or "", []) if about(e.get("involvedObject") or {})]
