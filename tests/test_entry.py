@@ -43,3 +43,12 @@ def test_a_reader_gone_before_the_last_flush_is_exit_141_without_a_message() -> 
     finally:
         os.close(write)
     assert (done.returncode, done.stderr) == (ExitCode.BROKEN_PIPE, "")
+
+
+def test_a_full_disk_is_one_line_and_exit_1() -> None:
+    with open("/dev/full", "w") as full:
+        done = run("kinds", "-o", "json", stdout=full.fileno())
+    assert done.returncode == ExitCode.ERROR
+    assert done.stderr.count("\n") == 1
+    assert "No space left on device" in done.stderr
+    assert "Traceback" not in done.stderr
