@@ -9,6 +9,7 @@ cluster's default StorageClass, so on kind they run on its local-path provisione
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -130,6 +131,40 @@ def test_claim_on_the_default_class_waits_for_its_first_consumer(cluster: Cluste
     cluster.kubectl("delete", "job", "writer", "-n", ns, "--cascade=foreground", "--wait=true", "--timeout=60s")
     cluster.kubectl("delete", "pvc", name, "-n", ns, "--wait=false")
     cluster.wait("PersistentVolume", lambda pvs: not pvs, name=pv_name, timeout=60, what=f"PV {pv_name} deleted")
+
+
+def test_a_generic_ephemeral_volume_claim_is_used_by_its_pod(cluster: Cluster, ns: str) -> None:
+    """A pod's generic ephemeral volume: its claim (<pod>-<volume>, owned by the pod) names no pod that
+    mounts it by claimName, yet kubectl describe pvc shows the pod under Used By, and so does details."""
+    _default_class(cluster)
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "scratchy", "namespace": ns},
+        "spec": {
+            "containers": [{"name": "app", "image": "busybox:1.36"}],
+            "volumes": [
+                {
+                    "name": "scratch",
+                    "ephemeral": {
+                        "volumeClaimTemplate": {
+                            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}}}
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    cluster.kubectl("create", "-f", "-", stdin=json.dumps(pod))
+    cluster.wait_one("PersistentVolumeClaim", "scratchy-scratch", phase("Bound"), namespace=ns, timeout=60)
+    running = cluster.wait_one("Pod", "scratchy", phase("Running"), namespace=ns, timeout=60)
+
+    doc = cluster.details_json("pvc", "scratchy-scratch", "-n", ns)
+    assert doc["owners"] == [{"kind": "Pod", "name": "scratchy", "controller": True}]
+    assert [(p["name"], p["fields"]["node"]) for p in doc["related"]["usedBy"]] == [
+        ("scratchy", running["spec"]["nodeName"])
+    ]
+    assert describe_fields(cluster.describe("pvc", "scratchy-scratch", ns))["Used By"] == "scratchy"
 
 
 def test_reclaim_delete_removes_the_volume_directory_and_the_pv(

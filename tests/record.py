@@ -47,6 +47,7 @@ SCENARIOS: dict[str, tuple[list[str], str | None]] = {
     "storageclass-standard": (["details", "storageclass", "standard"], "healthy"),
     "storageclass-failed-claim": (["details", "storageclass", "rec-toobig"], "healthy"),
     "pod-failed-claim": (["details", "pod", "stuck", "-n", NS], "failed"),
+    "pvc-ephemeral": (["details", "pvc", "scratchy-scratch", "-n", NS], "healthy"),
     "job-complete": (["details", "job", "done", "-n", NS], "healthy"),
     "job-failed": (["details", "jobs.batch", "fails", "-n", NS], "failed"),
     "job-suspended": (["details", "job/paused", "-n", NS], "unknown"),
@@ -111,6 +112,17 @@ def prepare(c: Cluster) -> dict[str, str]:
         },
     }
     c.kubectl("create", "-f", "-", stdin=json.dumps(stuck))
+    scratch = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}}}
+    scratchy = {  # a generic ephemeral volume: its claim scratchy-scratch is owned by the pod, named by no claimName
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "scratchy", "namespace": NS},
+        "spec": {
+            "containers": [{"name": "app", "image": "busybox:1.36"}],
+            "volumes": [{"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": scratch}}}],
+        },
+    }
+    c.kubectl("create", "-f", "-", stdin=json.dumps(scratchy))
     for i in range(MANY):
         c.apply("pv-hostpath", name=f"rec-many-{i}", namespace=NS)
     c.apply("job", name="done", namespace=NS, completions=2, parallelism=2)
@@ -143,6 +155,8 @@ def prepare(c: Cluster) -> dict[str, str]:
     c.wait_one("Job", "paused", has_condition("Suspended"), namespace=NS)
     c.wait_event(NS, "rec-pending")
     c.wait_one("Job", "rec-user", has_condition("Complete"), namespace=NS)
+    c.wait_one("PersistentVolumeClaim", "scratchy-scratch", phase("Bound"), namespace=NS, timeout=60)
+    c.wait_one("Pod", "scratchy", phase("Running"), namespace=NS, timeout=60)
     for claim, reason in (("rec-waiting", "WaitForFirstConsumer"), ("rec-toobig", "ProvisioningFailed")):
         c.wait_event(NS, claim, reason)
     c.wait("Pod", lambda ps: len(ps) == 2 and all(phase("Running")(p) for p in ps), namespace=NS, labels="app=web")

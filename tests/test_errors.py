@@ -222,6 +222,12 @@ def test_silent_server_respects_request_timeout(tmp_path: Path, silent_server: i
         ),
         (
             "group: ''\nversion: v1\nkind: Pod\n"
+            "related: [{name: r, kind: Pod, owned: true, fields: []},\n"
+            "          {name: r, kind: Service, owned: true, fields: []}]\n",
+            "related[1]: 'r' is also a relation to Pod: one name, one kind",
+        ),
+        (
+            "group: ''\nversion: v1\nkind: Pod\n"
             "status: {rules: [{status: failed, when: {event: first, path: .reason, equals: X}}]}\n",
             "status.rules[0].when[0]: event: last is the one event a condition can read, not 'first'",
         ),

@@ -42,8 +42,9 @@ def test_json_document_matches_the_recorded_object_and_its_map(replay, name: str
     group = obj["apiVersion"].rpartition("/")[0]
     fmap = MAPS.get(group, obj["kind"]) if "--field-maps" in load(name)["argv"] else FieldMaps().get(group, obj["kind"])
     assert list(doc["fields"]) == [f.name for f in fmap.fields if not f.table_only]
-    assert list(doc["related"]) == [r.name for r in fmap.related]
-    for relation in fmap.related:
+    firsts = {r.name: r for r in reversed(fmap.related)}  # relations of one name are one, as the first declares it
+    assert list(doc["related"]) == list(dict.fromkeys(r.name for r in fmap.related))
+    for relation in firsts.values():
         for item in doc["related"][relation.name]:
             assert item["kind"] == relation.kind
             assert list(item["fields"]) == [f.name for f in relation.fields if not f.table_only]
@@ -261,3 +262,31 @@ def test_a_related_claim_reads_its_events_as_details_pvc_does(replay, scenario: 
     assert (claim["status"], claim["statusReason"]) == (claim_doc["status"], claim_doc["statusReason"])
     assert claim["status"] == "failed"
     assert claim["statusReason"].startswith("ProvisioningFailed: rpc error: code = OutOfRange")
+
+
+def test_a_generic_ephemeral_claim_is_used_by_the_pod_that_owns_it(replay) -> None:
+    """persistentvolumeclaim.yaml declares `usedBy` twice: pods that name the claim, and the pod that owns
+    it (a generic ephemeral volume's claim, <pod>-<volume>). One relation, its objects joined once each."""
+    result, api = replay("pvc-ephemeral", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["owners"] == [{"kind": "Pod", "name": "scratchy", "controller": True}]
+    assert [(p["name"], p["status"]) for p in doc["related"]["usedBy"]] == [("scratchy", "healthy")]
+    assert list(doc["related"]).count("usedBy") == 1
+    assert "GET /api/v1/namespaces/rec/pods/scratchy" in api.requests
+
+
+def test_relations_of_one_name_join_their_objects_once_each() -> None:
+    """A pod that both names a claim and owns it is under Used By once (joined by uid)."""
+    from kubectl_cyclops.relations import Found, joined
+
+    first, second = [r for r in FieldMaps().get("", "PersistentVolumeClaim").related if r.name == "usedBy"]
+    [pod] = [
+        item
+        for answer in load("pvc-ephemeral")["phases"][0].values()
+        for item in [answer["body"]]
+        if item.get("kind") == "Pod"
+    ]
+    [(relation, [found])] = joined((first, second), [[Found(first, None, [pod])], [Found(second, None, [pod])]])
+    assert relation is first
+    assert found.objects == [pod]

@@ -294,7 +294,7 @@ def kinds(output: str, field_maps: tuple[str, ...]) -> None:
             "version": m.version,
             "source": m.source,
             "fields": len(m.fields),
-            "related": [r.name for r in m.related],
+            "related": list(dict.fromkeys(r.name for r in m.related)),
         }
         for m in maps
     ]

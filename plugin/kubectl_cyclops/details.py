@@ -20,7 +20,7 @@ from .discovery import Discovery, Resource
 from .evaluate import Evaluation, evaluate
 from .fieldmaps import Field, FieldMaps, Relation
 from .kube import Api, list_all, list_pages, resource_version
-from .relations import Found, Related
+from .relations import Found, Related, joined
 
 JSON = dict[str, Any]
 WORKERS = 8
@@ -145,12 +145,10 @@ class Collector:
     ) -> list[Details]:
         fmap = self.maps.get(resource.group, resource.kind)
         pending = [related.start(rel, resource.kind, objects) for rel in fmap.related]
-        per_relation: list[list[Found]] = [join() for join in pending]
+        relations = joined(fmap.related, [join() for join in pending])
+        per_relation: list[list[Found]] = [found for _, found in relations]
         no_events: tuple[dict[str, list[JSON]], str | None] = ({}, None)
-        related_events = [
-            self._related_events(related, found) if rel.events else no_events
-            for rel, found in zip(fmap.related, per_relation, strict=True)
-        ]
+        related_events = [self._related_events(related, found) if rel.events else no_events for rel, found in relations]
         evs, warning = events_f.result()
         involving = _involving(evs)
         out = []

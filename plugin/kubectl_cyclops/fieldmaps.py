@@ -240,6 +240,20 @@ class _Parser:
             events=bool(doc.get("events", False)),
         )
 
+    def related(self, raw: Any) -> tuple[Relation, ...]:
+        """The relations; several of one name are one relation read in several ways, so one kind."""
+        if not isinstance(raw, list):
+            raise self.fail("related", "must be a list")
+        out = tuple(self.relation(r, f"related[{i}]") for i, r in enumerate(raw))
+        first: dict[str, Relation] = {}
+        for i, relation in enumerate(out):
+            other = first.setdefault(relation.name, relation)
+            if (other.group, other.kind) != (relation.group, relation.kind):
+                raise self.fail(
+                    f"related[{i}]", f"{relation.name!r} is also a relation to {other.kind}: one name, one kind"
+                )
+        return out
+
     def condition(self, raw: Any, where: str) -> Condition:
         doc = self.mapping(raw, where, {"path", "match", "minus", "event", "among", *OPERATORS}, {"path"})
         if doc.get("event", "last") != "last":
@@ -335,7 +349,7 @@ class _Parser:
             kind=doc["kind"],
             source=self.source,
             fields=self.fields(doc.get("fields") or [], "fields"),
-            related=tuple(self.relation(r, f"related[{i}]") for i, r in enumerate(doc.get("related") or [])),
+            related=self.related(doc.get("related") or []),
             rules=common + rules,
             default_status=default,
             default_reason=default_reason,

@@ -76,6 +76,29 @@ def _by_name(objects: list[JSON]) -> list[JSON]:
     return sorted(objects, key=lambda o: _meta(o).get("name", ""))
 
 
+def joined(relations: tuple[Relation, ...], per_relation: list[list[Found]]) -> list[tuple[Relation, list[Found]]]:
+    """Relations of one name are one relation read in several ways (a claim's pods: those that mount it by
+    name, and the one that owns it as a generic ephemeral volume): per parent, their objects are joined,
+    once each, under the first of them."""
+    groups: dict[str, list[int]] = {}
+    for i, relation in enumerate(relations):
+        groups.setdefault(relation.name, []).append(i)
+    out = []
+    for indexes in groups.values():
+        first = relations[indexes[0]]
+        if len(indexes) == 1:
+            out.append((first, per_relation[indexes[0]]))
+            continue
+        merged = []
+        for founds in zip(*(per_relation[i] for i in indexes), strict=True):
+            objects = {_meta(o).get("uid") or id(o): o for f in founds for o in f.objects}
+            warnings = [f.warning for f in founds if f.warning]
+            resource = next((f.resource for f in founds if f.resource is not None), None)
+            merged.append(Found(first, resource, _by_name(list(objects.values())), "; ".join(warnings) or None))
+        out.append((first, merged))
+    return out
+
+
 class Related:
     """Reads every relation of a map for a batch of parents of one kind."""
 
