@@ -146,7 +146,6 @@ class Collector:
         fmap = self.maps.get(resource.group, resource.kind)
         pending = [related.start(rel, resource.kind, objects) for rel in fmap.related]
         relations = joined(fmap.related, [join() for join in pending])
-        per_relation: list[list[Found]] = [found for _, found in relations]
         no_events: tuple[dict[str, list[JSON]], str | None] = ({}, None)
         related_events = [self._related_events(related, found) if rel.events else no_events for rel, found in relations]
         evs, warning = events_f.result()
@@ -155,7 +154,8 @@ class Collector:
         for i, obj in enumerate(objects):
             events = _events_of(involving, obj)
             details = Details(self.evaluated(resource, obj, events=events), events=events)
-            for found, (index, events_warning) in zip((rel[i] for rel in per_relation), related_events, strict=True):
+            for (_, founds), (index, events_warning) in zip(relations, related_events, strict=True):
+                found = founds[i]
                 if found.warning:
                     details.warnings.append(found.warning)
                     details.unread[found.relation.name] = found.warning

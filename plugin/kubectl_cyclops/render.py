@@ -6,7 +6,7 @@ terminal. Documents are written by C encoders (orjson, libyaml), one at a
 time, so a long list streams out as it is read.
 
 Tables are laid out by `columns()`, which writes what tabulate's "plain" format
-writes (tests/test_render.py compares the two on random tables). tabulate
+writes (tests/test_columns.py compares the two on random tables). tabulate
 itself spent half of a 3,000-object table classifying cells as numbers, by
 parsing each with float(), even with number parsing turned off.
 """
