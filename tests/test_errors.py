@@ -177,84 +177,21 @@ def test_silent_server_respects_request_timeout(tmp_path: Path, silent_server: i
     assert elapsed < 5
 
 
-@pytest.mark.parametrize(
-    ("content", "says"),
-    [
-        (
-            "group: ''\nversion: v1\nkind: Pod\nfields: [{name: x, path: '.a[?(@.b=='}]\n",
-            "fields[0] (x): bad JSONPath: unbalanced brackets or quotes",
-        ),
-        (
-            "group: ''\nversion: v1\nkind: Pod\nfields: [{name: x, path: .a, format: shiny}]\n",
-            "fields[0] (x): unknown format 'shiny'",
-        ),
-        (
-            "group: ''\nversion: v1\nkind: Pod\nfields: [{name: x, path: .a, colour: red}]\n",
-            "fields[0]: unknown key(s) colour",
-        ),
-        ("group: ''\nversion: v1\nkind: Pod\nstatus: {default: great}\n", "status: status 'great' is not one of"),
-        ("group: ''\nkind: Pod\n", "top level: missing required key(s) version"),
-        (
-            "group: ''\nversion: v1\nkind: Pod\n"
-            "status: {rules: [{status: failed, when: {path: .a, olderThan: soon}}]}\n",
-            "status.rules[0].when[0]: olderThan takes a duration such as 15s or 5m, not 'soon'",
-        ),
-        (
-            "group: ''\nversion: v1\nkind: Pod\n"
-            "status: {rules: [{status: failed, when: {path: .a, in: [x], minus: 1}}]}\n",
-            "status.rules[0].when[0]: minus applies to a numeric comparison",
-        ),
-        ("group: ''\nversion: v1\nkind: Pod\nstatus: {defaults: [.a]}\n", "status.defaults: expected a mapping"),
-        (
-            "group: ''\nversion: v1\nkind: Pod\nstatus: {defaults: {.spec.x: {a: 1}}}\n",
-            "status.defaults: the default of .spec.x must be a number, string or boolean",
-        ),
-        ("group: ''\nversion: v1\nkind: Pod\nstatus: {defaults: {'.a[?(@': 1}}\n", "status.defaults: bad JSONPath"),
-        (
-            "group: ''\nversion: v1\nkind: Pod\n"
-            "related: [{name: r, kind: Pod, referencedBy: {name: .a}, owned: true, fields: []}]\n",
-            "related[0] (r): give exactly one of selector, ref, owned or referencedBy",
-        ),
-        (
-            "group: ''\nversion: v1\nkind: Pod\n"
-            "related: [{name: r, kind: Pod, referencedBy: {kind: .k}, fields: []}]\n",
-            "related[0] (r).referencedBy: missing required key(s) name",
-        ),
-        (
-            "group: ''\nversion: v1\nkind: Pod\n"
-            "related: [{name: r, kind: Pod, owned: true, fields: []},\n"
-            "          {name: r, kind: Service, owned: true, fields: []}]\n",
-            "related[1]: 'r' is also a relation to Pod: one name, one kind",
-        ),
-        (
-            "group: ''\nversion: v1\nkind: Pod\n"
-            "status: {rules: [{status: failed, when: {event: first, path: .reason, equals: X}}]}\n",
-            "status.rules[0].when[0]: event: last is the one event a condition can read, not 'first'",
-        ),
-        (
-            "group: ''\nversion: v1\nkind: Pod\n"
-            "status: {rules: [{status: failed, when: {among: [X], path: .reason, equals: X}}]}\n",
-            "status.rules[0].when[0]: among (event reasons) goes with event: last",
-        ),
-        (
-            "group: ''\nversion: v1\nkind: Pod\n"
-            "status: {rules: [{status: failed, when: {path: .a, exists: true}, reason: {event: first}}]}\n",
-            "status.rules[0].reason: a reason is a string with {JSONPath} placeholders",
-        ),
-        ("kind: [unclosed\n", "cannot read YAML"),
-    ],
-)
-def test_bad_field_maps_are_rejected_naming_file_field_and_reason(
-    replay, tmp_path: Path, content: str, says: str
-) -> None:
+def test_a_bad_field_map_is_one_line_before_any_request(replay, tmp_path: Path) -> None:
+    """Every rule of the format has a map in tests/fieldmap-corpus (test_fieldmap_schema.py); here, one through
+    `details`: rejected before the kind is read."""
     (tmp_path / "maps").mkdir()
-    (tmp_path / "maps" / "pod.yaml").write_text(content)
-    result, _ = replay("pod", "--field-maps", str(tmp_path / "maps"))
+    (tmp_path / "maps" / "pod.yaml").write_text(
+        "apiVersion: kubectl-cyclops/v1\nkind: FieldMap\nresource: {group: '', version: v1, kind: Pod}\n"
+        "fields: [{name: x, path: .a, wide: 'false'}]\n"
+    )
+    result, api = replay("pod", "--field-maps", str(tmp_path / "maps"))
     line = one_line(result, ExitCode.FIELD_MAP)
-    assert line.startswith(f"error: invalid field map {tmp_path / 'maps' / 'pod.yaml'}")
-    assert says in line
-    kinds = invoke("kinds", "--field-maps", str(tmp_path / "maps"))
-    assert says in one_line(kinds, ExitCode.FIELD_MAP)
+    assert line == (
+        f"error: invalid field map {tmp_path / 'maps' / 'pod.yaml'}: fields[0]: unknown key(s) wide; "
+        "allowed: args, format, ifAbsent, name, omitEmpty, path, paths, show, title"
+    )
+    assert api.requests == []
 
 
 def test_field_map_directory_must_exist(tmp_path: Path) -> None:
@@ -265,7 +202,8 @@ def test_field_map_directory_must_exist(tmp_path: Path) -> None:
 def test_a_bad_user_map_is_rejected_even_for_another_kind(replay, tmp_path: Path) -> None:
     """User maps are checked when loaded, not only when their kind is shown."""
     (tmp_path / "ds.yaml").write_text(
-        "group: apps\nversion: v1\nkind: DaemonSet\nfields: [{name: x, path: '.a[?(@'}]\n"
+        "apiVersion: kubectl-cyclops/v1\nkind: FieldMap\nresource: {group: apps, version: v1, kind: DaemonSet}\n"
+        "fields: [{name: x, path: '.a[?(@'}]\n"
     )
     result, api = replay("pv", "--field-maps", str(tmp_path))
     assert "ds.yaml: fields[0] (x): bad JSONPath" in one_line(result, ExitCode.FIELD_MAP)

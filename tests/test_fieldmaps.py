@@ -64,7 +64,7 @@ def test_crd_user_map_from_flag_and_from_environment(replay, monkeypatch: pytest
 
 def test_user_map_overrides_a_builtin_one(replay, tmp_path: Path) -> None:
     (tmp_path / "pv.yaml").write_text(
-        "group: ''\nversion: v1\nkind: PersistentVolume\n"
+        "apiVersion: kubectl-cyclops/v1\nkind: FieldMap\nresource: {group: '', version: v1, kind: PersistentVolume}\n"
         "fields:\n  - {name: size, title: Size, path: '{.spec.capacity.storage}'}\n"
         "status:\n  rules:\n    - {status: failed, when: {path: .status.phase, equals: Bound}}\n"
     )

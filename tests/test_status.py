@@ -88,8 +88,8 @@ def test_every_difference_from_kstatus_is_declared_and_documented() -> None:
 def test_an_event_condition_takes_any_operator_and_the_reason_shows_the_event_it_read() -> None:
     """A user map's rule over the last event among some reasons, with `in` (an unhashable operand)."""
     fmap = _user_map(
-        "status: {rules: [{status: failed, when: [{event: last, among: [Pulled, Failed, BackOff], path: .reason,"
-        " in: [Failed, BackOff]}], reason: {event: last}}], default: healthy}"
+        "status: {rules: [{status: failed, when: [{lastEvent: .reason, ofReasons: [Pulled, Failed, BackOff],"
+        " in: [Failed, BackOff]}], reason: {lastEvent: true}}], otherwise: {status: healthy}}"
     )
     events = [{"reason": "Failed", "message": "image  not\nfound"}, {"reason": "Scheduled", "message": "ok"}]
     failed = evaluate(fmap, {"metadata": {"name": "p"}}, NOW, events=events)
@@ -101,5 +101,8 @@ def test_an_event_condition_takes_any_operator_and_the_reason_shows_the_event_it
 def _user_map(body: str) -> Any:
     """A map from a user directory (FieldMaps reads and checks it at once)."""
     with tempfile.TemporaryDirectory() as d:
-        (Path(d) / "thing.yaml").write_text(f"group: example.com\nversion: v1\nkind: Thing\n{body}\n")
+        (Path(d) / "thing.yaml").write_text(
+            "apiVersion: kubectl-cyclops/v1\nkind: FieldMap\n"
+            f"resource: {{group: example.com, version: v1, kind: Thing}}\n{body}\n"
+        )
         return FieldMaps([d]).get("example.com", "Thing")

@@ -183,10 +183,10 @@ def details(output: str, watch: bool, **target: Any) -> None:
     from .selection import now, select
 
     tables = output in ("table", "wide")
-    sel = select(view=output if tables else "json", **target)
+    sel = select(**target)
 
-    def show(items: Iterable[Details]) -> None:
-        shown = render.emit(items, output, bool(sel.name), now(), sys.stdout, _warn)
+    def show(pages: Iterable[list[Details]]) -> None:
+        shown = render.emit(pages, output, bool(sel.name), now(), sys.stdout, _warn)
         if not shown and tables:
             click.echo(f"No {sel.resource.qualified} found{sel.in_namespace}.", err=True)
 
@@ -195,7 +195,7 @@ def details(output: str, watch: bool, **target: Any) -> None:
         # the cycle collector only walks the heap again and again as it grows: 12-14% of a 1,000-pod Job.
         gc.disable()
         try:
-            show(sel.collect())
+            show(sel.pages())
         finally:
             gc.enable()
         return
@@ -209,7 +209,7 @@ def details(output: str, watch: bool, **target: Any) -> None:
 
     try:
         with Informer(sel.api) as informer:
-            watching.run(informer, lambda api: list(sel.collect(api)), shown_of, show)
+            watching.run(informer, lambda api: list(sel.collect(api)), shown_of, lambda items: show([items]))
     except KeyboardInterrupt:
         return
 
@@ -259,14 +259,14 @@ def wait(goal: str, timeout: str, output: str, **target: Any) -> None:
     if seconds is None:
         raise errors.UsageError(f'invalid --timeout "{timeout}": use a duration like 30s, 5m, or 0 to check once')
     tables = output in ("table", "wide")
-    sel = select(view=output if tables else "json", **target)
+    sel = select(**target)
     with Informer(sel.api) as informer:
         outcome = waiting.wait(informer, lambda api: list(sel.collect(api)), goal, seconds)
     if outcome.result == "met" and (goal == "deleted" or tables):
         for line in waiting.summary(outcome, goal, sel.resource.qualified, sel.name):
             click.echo(line)
     else:
-        render.emit(outcome.items, output, bool(sel.name) and bool(outcome.items), now(), sys.stdout, _warn)
+        render.emit([outcome.items], output, bool(sel.name) and bool(outcome.items), now(), sys.stdout, _warn)
     if outcome.result != "met":
         raise waiting.failure(outcome, goal, timeout, sel.resource.qualified, sel.where())
 

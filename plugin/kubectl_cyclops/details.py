@@ -89,16 +89,15 @@ Events = tuple[list[JSON], str | None]  # events, and a warning if they could no
 
 
 class Collector:
-    def __init__(self, api: Api, discovery: Discovery, maps: FieldMaps, now: datetime, view: str) -> None:
-        self.api, self.discovery, self.maps = api, discovery, maps
-        self.now, self.view = now, view  # json, table or wide: what evaluate() computes
+    def __init__(self, api: Api, discovery: Discovery, maps: FieldMaps, now: datetime) -> None:
+        self.api, self.discovery, self.maps, self.now = api, discovery, maps, now
 
     def evaluated(
         self, resource: Resource, obj: JSON, fields: tuple[Field, ...] | None = None, events: list[JSON] | None = None
     ) -> Evaluated:
         fmap = self.maps.get(resource.group, resource.kind)
         shown = fmap.fields if fields is None else fields
-        return Evaluated(resource, obj, shown, evaluate(fmap, obj, self.now, shown, self.view, events or ()))
+        return Evaluated(resource, obj, shown, evaluate(fmap, obj, self.now, shown, events or ()))
 
     def one(self, resource: Resource, namespace: str | None, name: str) -> Details:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:

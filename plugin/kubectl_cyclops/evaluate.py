@@ -1,39 +1,68 @@
 """Evaluate a field map against one object: its status, the reason, and its field values.
 
 `evaluate(field_map, obj, now)` is a pure function, as kstatus's Compute is:
-no I/O, the same answer for the same object and time. Collection stores the
-result; rendering only lays it out and escapes it.
+no I/O, the same answer for the same object and time. It returns values only:
+the status, its reason, and each field's value as its paths read it. Which
+fields show in a view, and how a value reads in a table or in JSON, is
+rendering's business (render.py); no output view reaches this module.
 
 Rule semantics (README: Status rules): rules are tried in order, the common
-rules of `_common.yaml` first; a rule holds when all its conditions hold. A
+common rules of `_library.yaml` first; a rule holds when all its conditions hold. A
 condition over a path with several values holds when `any` value satisfies it
 (the default) or, with `match: all`, when every value does; a path with no
 value is one missing value. With `forEach`, the conditions are tried against
 each element of a list and the reason is read from the element that matched.
-A condition with `event: last` reads the object's last event instead (the
+A condition with `lastEvent: EXPR` reads the object's last event instead (the
 events are an input, oldest first, as the collector sorts them): a claim whose
 last word is ProvisioningFailed has failed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from .durations import parse_time
 from .expr import Expr
 from .fieldmaps import Condition, Field, FieldMap, Rule, Template
-from .formats import FORMATTERS, Lines, condition_line, plain
+from .text import condition_line, plain
+
+
+class Values(Mapping[str, Any]):
+    """Each field's value, as its paths read it: one path's value, or a list with one per path.
+
+    A value is read when it is first asked for, so a view that shows a few fields of a
+    thousand pods reads only those.
+    """
+
+    __slots__ = ("_fields", "_obj", "_read")
+
+    def __init__(self, fields: tuple[Field, ...], obj: dict[str, Any]) -> None:
+        self._fields = {f.name: f for f in fields}
+        self._obj = obj
+        self._read: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self._read[name]
+        except KeyError:
+            value = self._read[name] = extract(self._fields[name], self._obj)
+            return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
 
 
 class Evaluation(NamedTuple):
-    """What a map says of one object: status, why, and each field (JSON values, or table lines for a table view)."""
+    """What a map says of one object: its status, why, and the value of each field."""
 
     status: str
     reason: str | None
-    values: dict[str, Any]
-    texts: dict[str, tuple[str, ...]] | None = None
+    values: Values
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -70,9 +99,9 @@ def _test(op: str, value: Any, want: Any, now: datetime) -> bool:
     """One value against the operand; an absent value satisfies no comparison."""
     if op == "exists":
         return (value is not None) == bool(want)
-    if op in ("equals", "equalsPath"):
+    if op == "equals":
         return _same(value, want)
-    if op in ("notEquals", "notEqualsPath"):
+    if op == "notEquals":
         return not _same(value, want)
     if op == "in":
         return any(_same(value, w) for w in want)
@@ -82,7 +111,7 @@ def _test(op: str, value: Any, want: Any, now: datetime) -> bool:
     left, right = _number(value), _number(want)
     if left is None or right is None:
         return False
-    return left > right if op.startswith("greaterThan") else left < right  # lessThan, lessThanPath
+    return left > right if op == "greaterThan" else left < right
 
 
 def holds(condition: Condition, obj: Any, now: datetime) -> bool:
@@ -132,9 +161,9 @@ def last_event(events: Sequence[dict[str, Any]], among: tuple[str, ...] = ()) ->
 def status_of(
     field_map: FieldMap, obj: dict[str, Any], now: datetime, events: Sequence[dict[str, Any]] = ()
 ) -> tuple[str, str | None]:
-    """The first rule that holds gives the status and its reason; otherwise the map's default.
+    """The first rule that holds gives the status and its reason; otherwise the map's `otherwise`.
 
-    A reason `{event: last}` shows the event the rule's first event condition read.
+    A reason `{lastEvent: true}` shows the event the rule's first event condition read.
     """
     for rule in field_map.rules:
         read = [last_event(events, c.among) if c.on_event else None for c in rule.when]  # each condition's event
@@ -143,29 +172,14 @@ def status_of(
             if all(holds(c, e if c.on_event else target, now) for c, e in zip(rule.when, read, strict=True)):
                 event = next((e for c, e in zip(rule.when, read, strict=True) if c.on_event), last_event(events))
                 return rule.status, reason_of(rule.reason, target, event) or _default_reason(rule, target)
-    return field_map.default_status, reason_of(field_map.default_reason, obj, last_event(events))
+    return field_map.otherwise, reason_of(field_map.otherwise_reason, obj, last_event(events))
 
 
 def extract(field: Field, obj: dict[str, Any]) -> Any:
-    """The raw value (a field's `default` is its path's, compiled in: the API omits zero counts)."""
+    """The value its paths read (a field's `ifAbsent` is its path's, compiled in: the API omits zero counts)."""
     if len(field.paths) == 1:
         return field.paths[0].value(obj)
     return [p.value(obj) for p in field.paths]
-
-
-def _lines(text: Lines) -> tuple[str, ...]:
-    return (str(text),) if isinstance(text, str) else tuple(text)
-
-
-def field_json(field: Field, raw: Any, now: datetime) -> Any:
-    formatter = FORMATTERS[field.format]
-    return formatter.json(raw, now, field.args) if formatter.takes_args else formatter.json(raw, now)
-
-
-def field_text(field: Field, raw: Any, now: datetime) -> tuple[str, ...]:
-    formatter = FORMATTERS[field.format]
-    text = formatter.table(raw, now, field.args) if formatter.takes_args else formatter.table(raw, now)
-    return _lines(text)
 
 
 def evaluate(
@@ -173,19 +187,8 @@ def evaluate(
     obj: dict[str, Any],
     now: datetime,
     fields: tuple[Field, ...] | None = None,
-    view: str = "json",
     events: Sequence[dict[str, Any]] = (),
 ) -> Evaluation:
-    """Status, reason and field values of `obj` by its map (or by `fields`, a relation's, for related objects).
-
-    `view` is what will be shown: "json" computes the JSON values (not of tableOnly
-    fields); "table" and "wide" compute only the table lines of the fields that view
-    shows, so a thousand pods cost no JSON and no wide-only text in a plain table.
-    """
+    """Status, reason and field values of `obj` by its map (or by `fields`, a relation's, for related objects)."""
     status, reason = status_of(field_map, obj, now, events)
-    shown = field_map.fields if fields is None else fields
-    if view == "json":
-        values = {f.name: field_json(f, extract(f, obj), now) for f in shown if not f.table_only}
-        return Evaluation(status, reason, values)
-    visible = [f for f in shown if not f.json_only and (view == "wide" or not f.wide)]
-    return Evaluation(status, reason, {}, {f.name: field_text(f, extract(f, obj), now) for f in visible})
+    return Evaluation(status, reason, Values(field_map.fields if fields is None else fields, obj))

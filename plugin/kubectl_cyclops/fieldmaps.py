@@ -1,10 +1,14 @@
 """Field maps: per-kind YAML declarations of what `details` shows, parsed into frozen records.
 
-This module reads and validates maps; evaluate.py evaluates them. Each
-JSONPath expression is compiled once, when its map is first used (user maps
-when they are loaded, so a bad one is reported at once). Anything malformed is
-rejected with the file, the field and the reason. A built-in map lives in
-`fieldmaps/<kind in lower case>.yaml`, so showing one kind reads one file.
+A map is a `kubectl-cyclops/v1` `FieldMap` document; its format is the JSON Schema in
+`schema/fieldmap-v1.json`. A user map is validated with that schema when it is loaded, so a
+bad one is rejected at once with the file, the field path and the reason (exit 9). The
+checks a schema cannot express (JSONPath syntax, durations, unique names, includes that
+name nothing) are made while the records are built. Built-in maps are validated by the
+tests, not on every call. This module reads maps; evaluate.py evaluates them. A built-in
+map lives in `fieldmaps/<kind in lower case>.yaml`, so showing one kind reads one file;
+`_library.yaml` holds the rules every map starts with and the field sets and relation
+templates maps include.
 """
 
 from __future__ import annotations
@@ -18,27 +22,18 @@ import yaml
 from . import durations
 from .errors import FieldMapError
 from .expr import Expr, ExpressionError
-from .formats import FORMATTERS
 
+API_VERSION = "kubectl-cyclops/v1"
 ENV_VAR = "KUBECTL_CYCLOPS_FIELD_MAPS"
 STATUSES = ("healthy", "progressing", "failed", "unknown")
-OPERATORS = (
-    "equals",
-    "notEquals",
-    "in",
-    "exists",
-    "greaterThan",
-    "lessThan",
-    "equalsPath",
-    "notEqualsPath",
-    "lessThanPath",
-    "greaterThanPath",
-    "olderThan",
-)
-QUANTIFIERS = ("any", "all")
+OPERATORS = ("equals", "notEquals", "greaterThan", "lessThan", "in", "exists", "olderThan")
+VIEWS = ("table", "wide", "json")
+DEFAULT_SHOW = frozenset({"table", "json"})
 GENERIC = ("*", "*")
-COMMON = "_common.yaml"
-BUILTIN = Path(__file__).parent / "fieldmaps"  # installed as files; importlib.resources would add 4 ms to every start
+LIBRARY = "_library.yaml"
+BUILTIN = Path(__file__).parent / "fieldmaps"  # installed as files; importlib.resources would cost every start
+SCHEMA = Path(__file__).parent / "schema" / "fieldmap-v1.json"
+MIGRATION = 'unversioned maps: see "Migrating from unversioned maps" in the field map reference'
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -49,13 +44,13 @@ class Field(NamedTuple):
     paths: tuple[Expr, ...]
     format: str = "text"
     args: tuple[Any, ...] = ()
-    wide: bool = False
-    json_only: bool = False
-    table_only: bool = False
+    show: frozenset[str] = DEFAULT_SHOW  # the views that show it: table, wide, json
     omit_empty: bool = False
 
 
 class Relation(NamedTuple):
+    """One way to read a relation; a relation read several ways (`via`) is several of these of one name."""
+
     name: str
     title: str
     group: str
@@ -73,9 +68,10 @@ class Relation(NamedTuple):
 class Condition(NamedTuple):
     """`path <operator> operand [- minus]`; over a path with several values, `any` (default) or `all` must hold.
 
-    An `olderThan` operand is in seconds. With `on_event`, the path is read from
-    the object's last event (`event: last` in a map), not from the object; with
-    `among`, from the last of its events with one of those reasons.
+    The operand is a literal or an Expr (`{path: EXPR}` in a map). An `olderThan`
+    operand is in seconds. With `on_event` (`lastEvent:` in a map), the path is read
+    from the object's last event; with `among` (`ofReasons:`), from the last of its
+    events with one of those reasons.
     """
 
     path: Expr
@@ -112,8 +108,8 @@ class FieldMap(NamedTuple):
     fields: tuple[Field, ...]
     related: tuple[Relation, ...]
     rules: tuple[Rule, ...]
-    default_status: str = "unknown"
-    default_reason: Template | None = None
+    otherwise: str = "unknown"
+    otherwise_reason: Template | None = None
 
 
 def title_of(name: str) -> str:
@@ -122,31 +118,71 @@ def title_of(name: str) -> str:
     return " ".join(w[:1].upper() + w[1:] for w in words)
 
 
-class _Parser:
-    """Builds frozen records from one file's YAML, naming the field on any error."""
+def shows(field: Field, view: str) -> bool:
+    """Whether a view (table, wide, json) shows the field: what `table` shows, `wide` shows too."""
+    return view in field.show or (view == "wide" and "table" in field.show)
 
-    def __init__(self, source: str) -> None:
+
+_validator: Any = None
+
+
+def validate(doc: Any, source: str) -> None:
+    """Check a map document against the v1 schema: one line naming the file, the field path and the reason."""
+    global _validator
+    import fastjsonschema  # only when a user map is loaded: built-in maps are checked by the tests
+    import orjson
+
+    if _validator is None:
+        _validator = fastjsonschema.compile(orjson.loads(SCHEMA.read_bytes()))
+    try:
+        _validator(doc)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        steps = [f"[{p}]" if isinstance(p, int) or str(p).isdigit() else f".{p}" for p in exc.path[1:]]
+        raise FieldMapError(source, "".join(steps).lstrip(".") or "top level", _said(exc)) from None
+
+
+def _said(exc: Any) -> str:
+    """A schema error in the words of the format: what is wrong, not which schema rule failed."""
+    definition = exc.definition if isinstance(exc.definition, dict) else {}
+    message = str(exc.message)
+    if message.startswith(exc.name):
+        message = message[len(exc.name) :].strip()
+    if exc.rule in ("oneOf", "anyOf", "not", "minProperties", "maxProperties") and "description" in definition:
+        return str(definition["description"])
+    if exc.rule == "additionalProperties":
+        unknown = sorted(set(exc.value) - set(definition.get("properties", {})))
+        return f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(definition.get('properties', {})))}"
+    if exc.rule == "required":
+        missing = [k for k in definition.get("required", []) if k not in exc.value]
+        return f"missing required key(s) {', '.join(missing)}"
+    if exc.rule == "const":
+        return f"must be {orjson_dumps(definition['const'])}"
+    return message
+
+
+def orjson_dumps(value: Any) -> str:
+    import orjson
+
+    return orjson.dumps(value).decode()
+
+
+class _Library(NamedTuple):
+    field_sets: dict[str, Any]
+    relations: dict[str, Any]
+    rules: Any
+
+
+class _Parser:
+    """Builds frozen records from one map's YAML (schema-valid), naming the field on any error."""
+
+    def __init__(self, source: str, library: _Library, field_sets: dict[str, Any] | None = None) -> None:
         self.source = source
-        self.defaults: dict[str, Any] = {}  # status.defaults: EXPR -> the value the API means when it is absent
+        self.library = library
+        self.field_sets = {**library.field_sets, **(field_sets or {})}
+        self.defaults: dict[str, Any] = {}  # status.apiDefaults: EXPR -> the value the API means when it is absent
 
     def fail(self, where: str, reason: str) -> FieldMapError:
         return FieldMapError(self.source, where, reason)
-
-    def mapping(
-        self, value: Any, where: str, allowed: set[str], required: frozenset[str] | set[str] = frozenset()
-    ) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(where, f"expected a mapping, got {type(value).__name__}")
-        unknown = set(value) - allowed
-        if unknown:
-            raise self.fail(
-                where,
-                f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; allowed: {', '.join(sorted(allowed))}",
-            )
-        missing = required - set(value)
-        if missing:
-            raise self.fail(where, f"missing required key(s) {', '.join(sorted(missing))}")
-        return value
 
     def expr(self, source: Any, where: str) -> Expr:
         try:
@@ -155,155 +191,123 @@ class _Parser:
             raise self.fail(where, f"bad JSONPath: {exc}") from None
 
     def rule_expr(self, source: Any, where: str) -> Expr:
-        """An expression of a status rule or reason, reading the map's `defaults` where one is declared."""
+        """An expression of a status rule or reason, reading the map's `apiDefaults` where one is declared."""
         expr = self.expr(source, where)
         return expr.with_default(self.defaults[source]) if source in self.defaults else expr
 
-    def field(self, raw: Any, where: str) -> Field:
-        keys = {
-            "name",
-            "title",
-            "path",
-            "paths",
-            "format",
-            "args",
-            "wide",
-            "jsonOnly",
-            "tableOnly",
-            "omitEmpty",
-            "default",
-        }
-        doc = self.mapping(raw, where, keys, {"name"})
+    def field(self, doc: dict[str, Any], where: str) -> Field:
         name = doc["name"]
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", name):
-            raise self.fail(where, f"field name {name!r} must be an identifier such as backoffLimit")
         where = f"{where} ({name})"
-        if ("path" in doc) == ("paths" in doc):
-            raise self.fail(where, "give exactly one of path or paths")
         sources = [doc["path"]] if "path" in doc else doc["paths"]
-        if not isinstance(sources, list) or not sources:
-            raise self.fail(where, "paths must be a non-empty list")
-        fmt = doc.get("format", "text")
-        if fmt not in FORMATTERS:
-            raise self.fail(where, f"unknown format {fmt!r}; known: {', '.join(sorted(FORMATTERS))}")
-        args = doc.get("args", [])
-        if not isinstance(args, list):
-            raise self.fail(where, "args must be a list")
         paths = tuple(self.expr(s, where) for s in sources)
-        if len(paths) == 1 and doc.get("default") is not None:  # the value when the path matches nothing
-            paths = (paths[0].with_default(doc["default"]),)
+        if len(paths) == 1 and "ifAbsent" in doc:  # the value when the path matches nothing
+            paths = (paths[0].with_default(doc["ifAbsent"]),)
+        show = doc.get("show", ("table", "json"))
         return Field(
             name=name,
             title=doc.get("title") or title_of(name),
             paths=paths,
-            format=fmt,
-            args=tuple(args),
-            wide=bool(doc.get("wide", False)),
-            json_only=bool(doc.get("jsonOnly", False)),
-            table_only=bool(doc.get("tableOnly", False)),
-            omit_empty=bool(doc.get("omitEmpty", False)),
+            format=doc.get("format", "text"),
+            args=tuple(doc.get("args", ())),
+            show=frozenset([show] if isinstance(show, str) else show),
+            omit_empty=doc.get("omitEmpty", False),
         )
 
-    def fields(self, raw: Any, where: str) -> tuple[Field, ...]:
-        if not isinstance(raw, list):
-            raise self.fail(where, "expected a list of fields")
-        out = tuple(self.field(f, f"{where}[{i}]") for i, f in enumerate(raw))
+    def fields(self, raw: list[Any], where: str, seen: tuple[str, ...] = ()) -> tuple[Field, ...]:
+        out: list[Field] = []
+        for i, doc in enumerate(raw):
+            at = f"{where}[{i}]"
+            if "include" in doc:
+                name = doc["include"]
+                if name not in self.field_sets:
+                    known = ", ".join(sorted(self.field_sets)) or "none"
+                    raise self.fail(at, f"include {name!r} names no field set (known: {known})")
+                if name in seen:
+                    raise self.fail(at, f"field set {name!r} includes itself")
+                out += self.fields(self.field_sets[name], f"{at} ({name})", (*seen, name))
+            else:
+                out.append(self.field(doc, at))
         names = [f.name for f in out]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise self.fail(where, f"duplicate field name(s) {', '.join(dupes)}")
-        return out
+        return tuple(out)
 
-    def relation(self, raw: Any, where: str) -> Relation:
-        keys = {"name", "title", "kind", "group", "selector", "ref", "owned", "referencedBy", "events", "fields"}
-        doc = self.mapping(raw, where, keys, {"name", "kind", "fields"})
-        where = f"{where} ({doc['name']})"
-        ways = [k for k in ("selector", "ref", "owned", "referencedBy") if doc.get(k)]
-        if len(ways) != 1:
-            raise self.fail(where, "give exactly one of selector, ref, owned or referencedBy")
-        ref = self.mapping(doc.get("ref") or {"name": "."}, f"{where}.ref", {"name", "namespace"}, {"name"})
-        back = self.mapping(
-            doc.get("referencedBy") or {"name": "."}, f"{where}.referencedBy", {"name", "kind"}, {"name"}
-        )
-        return Relation(
-            name=doc["name"],
-            title=doc.get("title") or title_of(doc["name"]),
-            group=doc.get("group", ""),
-            kind=doc["kind"],
-            selector=self.expr(doc["selector"], f"{where}.selector") if "selector" in doc else None,
-            ref_name=self.expr(ref["name"], f"{where}.ref.name") if "ref" in doc else None,
-            ref_namespace=self.expr(ref["namespace"], f"{where}.ref.namespace") if "namespace" in ref else None,
-            owned=bool(doc.get("owned")),
-            referenced_by=self.expr(back["name"], f"{where}.referencedBy.name") if "referencedBy" in doc else None,
-            referenced_kind=self.expr(back["kind"], f"{where}.referencedBy.kind") if "kind" in back else None,
-            fields=self.fields(doc["fields"], f"{where}.fields"),
-            events=bool(doc.get("events", False)),
-        )
-
-    def related(self, raw: Any) -> tuple[Relation, ...]:
-        """The relations; several of one name are one relation read in several ways, so one kind."""
-        if not isinstance(raw, list):
-            raise self.fail("related", "must be a list")
-        out = tuple(self.relation(r, f"related[{i}]") for i, r in enumerate(raw))
-        first: dict[str, Relation] = {}
-        for i, relation in enumerate(out):
-            other = first.setdefault(relation.name, relation)
-            if (other.group, other.kind) != (relation.group, relation.kind):
-                raise self.fail(
-                    f"related[{i}]", f"{relation.name!r} is also a relation to {other.kind}: one name, one kind"
+    def relation(self, doc: dict[str, Any], where: str) -> list[Relation]:
+        if "include" in doc:
+            template = self.library.relations.get(doc["include"])
+            if template is None:
+                known = ", ".join(sorted(self.library.relations))
+                raise self.fail(where, f"include {doc['include']!r} names no relation template (known: {known})")
+            doc = {**template, **{k: v for k, v in doc.items() if k != "include"}}
+        name = doc["name"]
+        where = f"{where} ({name})"
+        common = {
+            "name": name,
+            "title": doc.get("title") or title_of(name),
+            "group": doc.get("group", ""),
+            "kind": doc["kind"],
+            "fields": self.fields(doc["fields"], f"{where}.fields"),
+            "events": doc.get("events", False),
+        }
+        out = []
+        for i, way in enumerate(doc["via"]):
+            at = f"{where}.via[{i}]"
+            if "selector" in way:
+                out.append(Relation(**common, selector=self.expr(way["selector"], f"{at}.selector")))
+            elif "ref" in way:
+                ref = way["ref"]
+                namespace = self.expr(ref["namespace"], f"{at}.ref.namespace") if "namespace" in ref else None
+                out.append(
+                    Relation(**common, ref_name=self.expr(ref["name"], f"{at}.ref.name"), ref_namespace=namespace)
                 )
+            elif "owned" in way:
+                out.append(Relation(**common, owned=True))
+            else:
+                back = way["referencedBy"]
+                kind = self.expr(back["kind"], f"{at}.referencedBy.kind") if "kind" in back else None
+                name_expr = self.expr(back["name"], f"{at}.referencedBy.name")
+                out.append(Relation(**common, referenced_by=name_expr, referenced_kind=kind))
         return out
 
-    def condition(self, raw: Any, where: str) -> Condition:
-        doc = self.mapping(raw, where, {"path", "match", "minus", "event", "among", *OPERATORS}, {"path"})
-        if doc.get("event", "last") != "last":
-            raise self.fail(where, f"event: last is the one event a condition can read, not {doc['event']!r}")
-        among = doc.get("among", [])
-        if among and "event" not in doc:
-            raise self.fail(where, "among (event reasons) goes with event: last")
-        if not isinstance(among, list) or not all(isinstance(r, str) for r in among):
-            raise self.fail(where, "among is a list of event reasons")
-        ops = [k for k in doc if k in OPERATORS]
-        if len(ops) != 1:
-            raise self.fail(where, f"give exactly one operator of {', '.join(OPERATORS)}")
-        op, operand = ops[0], doc[ops[0]]
-        if op.endswith("Path"):
-            operand = self.rule_expr(operand, f"{where}.{op}")
-        elif op == "in" and not isinstance(operand, list):
-            raise self.fail(where, "in takes a list")
-        elif op == "olderThan":
+    def related(self, raw: list[Any]) -> tuple[Relation, ...]:
+        out: list[Relation] = []
+        names: set[str] = set()
+        for i, doc in enumerate(raw):
+            ways = self.relation(doc, f"related[{i}]")
+            if ways[0].name in names:
+                raise self.fail(f"related[{i}]", f"a second relation named {ways[0].name!r}: list its ways in one via")
+            names.add(ways[0].name)
+            out += ways
+        return tuple(out)
+
+    def operand(self, value: Any, where: str) -> Any:
+        return self.rule_expr(value["path"], where) if isinstance(value, dict) else value
+
+    def condition(self, doc: dict[str, Any], where: str) -> Condition:
+        [op] = [k for k in OPERATORS if k in doc]
+        operand = doc[op]
+        if op == "olderThan":
             operand = durations.parse(str(operand))
             if operand is None:
-                raise self.fail(where, f"olderThan takes a duration such as 15s or 5m, not {doc[op]!r}")
-        minus: Expr | float | None = None
-        if "minus" in doc:
-            if op not in ("equalsPath", "lessThanPath", "greaterThanPath", "greaterThan", "lessThan"):
-                raise self.fail(where, "minus applies to a numeric comparison")
-            raw_minus = doc["minus"]
-            is_number = isinstance(raw_minus, int | float) and not isinstance(raw_minus, bool)
-            minus = float(raw_minus) if is_number else self.rule_expr(raw_minus, f"{where}.minus")
-        quantifier = doc.get("match", "any")
-        if quantifier not in QUANTIFIERS:
-            raise self.fail(where, f"match must be any or all, not {quantifier!r}")
-        on_event = "event" in doc
-        # The map's defaults describe the object, not its events.
-        path = self.expr(doc["path"], f"{where}.path") if on_event else self.rule_expr(doc["path"], f"{where}.path")
-        return Condition(path, op, operand, quantifier, minus, on_event, tuple(among))
+                raise self.fail(f"{where}.olderThan", f"not a duration such as 15s or 5m: {doc[op]!r}")
+        else:
+            operand = self.operand(operand, f"{where}.{op}")
+        minus = doc.get("minus")
+        if minus is not None:
+            minus = self.operand(minus, f"{where}.minus") if isinstance(minus, dict) else float(minus)
+        on_event = "lastEvent" in doc
+        # The map's apiDefaults describe the object, not its events.
+        path = self.expr(doc["lastEvent"], f"{where}.lastEvent") if on_event else self.rule_expr(doc["path"], where)
+        return Condition(path, op, operand, doc.get("match", "any"), minus, on_event, tuple(doc.get("ofReasons", ())))
 
     def template(self, raw: Any, where: str) -> Template | None:
         if raw is None:
             return None
-        shapes = "a string with {JSONPath} placeholders, {condition: TYPE, message: BOOL} or {event: last}"
-        if isinstance(raw, dict) and "event" in raw:
-            doc = self.mapping(raw, where, {"event"}, {"event"})
-            if doc["event"] != "last":
-                raise self.fail(where, f"a reason is {shapes}")
+        if isinstance(raw, dict) and "lastEvent" in raw:
             return Template(event=True)
         if isinstance(raw, dict):
-            doc = self.mapping(raw, where, {"condition", "message"}, {"condition"})
-            return Template(condition=str(doc["condition"]), message=bool(doc.get("message", False)))
-        if not isinstance(raw, str):
-            raise self.fail(where, f"a reason is {shapes}")
+            return Template(condition=str(raw["condition"]), message=raw.get("message", False))
         parts: list[str | Expr] = []
         at = 0
         for m in _PLACEHOLDER.finditer(raw):
@@ -312,21 +316,10 @@ class _Parser:
         parts.append(raw[at:])
         return Template(tuple(p for p in parts if p != ""))
 
-    def rules(self, raw: Any, where: str) -> tuple[tuple[Rule, ...], str, Template | None]:
-        doc = self.mapping(raw, where, {"rules", "default", "defaultReason", "defaults"})
-        default = doc.get("default", "unknown")
-        defaults = doc.get("defaults") or {}
-        if not isinstance(defaults, dict):
-            raise self.fail(f"{where}.defaults", "expected a mapping of expression to value")
-        for source, value in defaults.items():
-            self.expr(source, f"{where}.defaults")
-            if value is None or isinstance(value, dict | list):
-                raise self.fail(f"{where}.defaults", f"the default of {source} must be a number, string or boolean")
-        self.defaults = defaults
+    def rules(self, raw: list[Any], where: str) -> tuple[Rule, ...]:
         out = []
-        for i, r in enumerate(doc.get("rules") or []):
-            rw = f"{where}.rules[{i}]"
-            rd = self.mapping(r, rw, {"status", "when", "reason", "forEach"}, {"status", "when"})
+        for i, rd in enumerate(raw):
+            rw = f"{where}[{i}]"
             when = rd["when"] if isinstance(rd["when"], list) else [rd["when"]]
             out.append(
                 Rule(
@@ -336,23 +329,27 @@ class _Parser:
                     self.rule_expr(rd["forEach"], f"{rw}.forEach") if "forEach" in rd else None,
                 )
             )
-        for status in [default, *(r.status for r in out)]:
-            if status not in STATUSES:
-                raise self.fail(where, f"status {status!r} is not one of {', '.join(STATUSES)}")
-        return tuple(out), default, self.template(doc.get("defaultReason"), f"{where}.defaultReason")
+        return tuple(out)
 
     def build(self, doc: dict[str, Any], common: tuple[Rule, ...]) -> FieldMap:
-        rules, default, default_reason = self.rules(doc.get("status") or {}, "status")
+        status = doc.get("status") or {}
+        self.defaults = status.get("apiDefaults") or {}
+        for source in self.defaults:
+            self.expr(source, "status.apiDefaults")
+        otherwise = status.get("otherwise") or {}
+        resource = doc["resource"]
+        for name, raw in (doc.get("fieldSets") or {}).items():
+            self.fields(raw, f"fieldSets.{name}", (name,))  # every set is checked, used or not
         return FieldMap(
-            group=doc["group"],
-            version=doc["version"],
-            kind=doc["kind"],
+            group=resource["group"],
+            version=resource["version"],
+            kind=resource["kind"],
             source=self.source,
             fields=self.fields(doc.get("fields") or [], "fields"),
             related=self.related(doc.get("related") or []),
-            rules=common + rules,
-            default_status=default,
-            default_reason=default_reason,
+            rules=common + self.rules(status.get("rules") or [], "status.rules"),
+            otherwise=otherwise.get("status", "unknown"),
+            otherwise_reason=self.template(otherwise.get("reason"), "status.otherwise.reason"),
         )
 
 
@@ -363,25 +360,27 @@ def _load(path: Path, source: str) -> Any:
         raise FieldMapError(source, "", f"cannot read YAML: {' '.join(str(exc).split())}") from None
 
 
-def read(path: Path, source: str) -> dict[str, Any]:
-    """A map file's YAML with its header checked; expressions are compiled later, by build()."""
-    parser = _Parser(source)
-    doc = parser.mapping(
-        _load(path, source),
-        "top level",
-        {"group", "version", "kind", "fields", "related", "status"},
-        {"group", "version", "kind"},
-    )
-    for key in ("group", "version", "kind"):
-        if not isinstance(doc[key], str):
-            raise parser.fail(key, 'must be a string (use "" for the core group)')
+def read(path: Path, source: str, kind: str = "FieldMap", check: bool = True) -> dict[str, Any]:
+    """A map file's YAML with its version and kind checked, and (with `check`) validated by the schema.
+    Expressions are compiled later, by build()."""
+    doc = _load(path, source)
+    if not isinstance(doc, dict):
+        raise FieldMapError(source, "top level", f"expected a mapping, got {type(doc).__name__}")
+    if doc.get("apiVersion") != API_VERSION:
+        got = f"apiVersion {doc['apiVersion']!r}" if "apiVersion" in doc else "no apiVersion"
+        hint = MIGRATION if "apiVersion" not in doc and "kind" in doc else f"expected {API_VERSION}"
+        raise FieldMapError(source, "apiVersion", f"{got}: {hint}")
+    if doc.get("kind") != kind:
+        raise FieldMapError(source, "kind", f"expected {kind}, not {doc.get('kind')!r}")
+    if check:
+        validate(doc, source)
     return doc
 
 
 class FieldMaps:
     """The built-in maps, overridden and extended by user maps from directories.
 
-    Every map's rules start with the common rules of `_common.yaml`
+    Every map's rules start with the common rules of `_library.yaml`
     (deletion, observedGeneration, Stalled, Reconciling), as kstatus does.
     """
 
@@ -389,35 +388,42 @@ class FieldMaps:
         self._builtin = BUILTIN
         self._docs: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
         self._built: dict[tuple[str, str], FieldMap] = {}
+        self._library: _Library | None = None
         self._common: tuple[Rule, ...] | None = None
-        self._add(self._builtin / "_generic.yaml", "builtin:_generic.yaml")
+        self._add(self._builtin / "_generic.yaml", "builtin:_generic.yaml", check=False)
         for directory in user_dirs or []:
             path = Path(directory)
             if not path.is_dir():
                 raise FieldMapError(str(path), "", "field map directory does not exist")
             for file in sorted([*path.glob("*.yaml"), *path.glob("*.yml")]):
-                doc = self._add(file, str(file))
-                self.get(doc["group"], doc["kind"])  # user maps are checked in full at once
+                resource = self._add(file, str(file), check=True)
+                self.get(resource["group"], resource["kind"])  # user maps are checked in full at once
 
-    def _add(self, path: Path, source: str) -> dict[str, Any]:
-        doc = read(path, source)
-        self._docs[(doc["group"], doc["kind"])] = (doc, source)
-        self._built.pop((doc["group"], doc["kind"]), None)
-        return doc
+    def _add(self, path: Path, source: str, check: bool) -> dict[str, Any]:
+        doc = read(path, source, check=check)
+        resource = doc["resource"]
+        self._docs[(resource["group"], resource["kind"])] = (doc, source)
+        self._built.pop((resource["group"], resource["kind"]), None)
+        return resource  # type: ignore[no-any-return]
+
+    def library(self) -> _Library:
+        if self._library is None:
+            source = f"builtin:{LIBRARY}"
+            doc = read(self._builtin / LIBRARY, source, kind="FieldMapLibrary", check=False)
+            self._library = _Library(doc["fieldSets"], doc["relationTemplates"], doc["commonRules"])
+            self._common = _Parser(source, self._library).rules(doc["commonRules"], "commonRules")
+        return self._library
 
     def common(self) -> tuple[Rule, ...]:
-        if self._common is None:
-            source = f"builtin:{COMMON}"
-            parser = _Parser(source)
-            doc = parser.mapping(_load(self._builtin / COMMON, source), "top level", {"status"}, {"status"})
-            self._common = parser.rules(doc["status"], "status")[0]
+        self.library()
+        assert self._common is not None
         return self._common
 
     def _add_builtin(self, entry: Path) -> None:
         """A built-in map file, unless a user map of its kind took its place."""
-        source = f"builtin:{entry.name}"
-        doc = read(entry, source)
-        self._docs.setdefault((doc["group"], doc["kind"]), (doc, source))
+        doc = read(entry, f"builtin:{entry.name}", check=False)
+        resource = doc["resource"]
+        self._docs.setdefault((resource["group"], resource["kind"]), (doc, f"builtin:{entry.name}"))
 
     def _builtin_doc(self, group: str, kind: str) -> None:
         """Read fieldmaps/<kind>.yaml if it is this kind's built-in map and no user map took its place."""
@@ -432,7 +438,7 @@ class FieldMaps:
         key = (group, kind) if (group, kind) in self._docs else GENERIC
         if key not in self._built:
             doc, source = self._docs[key]
-            self._built[key] = _Parser(source).build(doc, self.common())
+            self._built[key] = _Parser(source, self.library(), doc.get("fieldSets")).build(doc, self.common())
         return self._built[key]
 
     def all(self) -> list[FieldMap]:

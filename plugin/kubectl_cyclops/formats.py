@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from . import containers
 from .durations import human_duration, parse_time
 from .selectors import to_query
+from .text import NONE, condition_line, plain, scalar
 
 if TYPE_CHECKING:
     from decimal import Decimal
 
-NONE = "<none>"
 Lines = str | list[str]  # a table cell: one line, or several (escaped line by line when rendered)
 
 _SUFFIX: dict[str, int | str] = {
@@ -74,21 +74,6 @@ def _listify(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return ",".join(f"{k}={_scalar(v)}" for k, v in value.items())
-    if isinstance(value, list):
-        return ",".join(_scalar(v) for v in value)
-    return str(value)
-
-
-def plain(value: Any) -> str:
-    """A value as one line of text: lists joined with `,`, maps as `k=v`, nothing as <none>."""
-    return NONE if value is None or value in ("", [], {}) else _scalar(value)
-
-
 def text(value: Any, now: datetime) -> str:
     return plain(value)
 
@@ -136,7 +121,7 @@ def access_modes(value: Any, now: datetime) -> str:
 
 def join(value: Any, now: datetime) -> str:
     items = _listify(value)
-    return ", ".join(_scalar(v) for v in items) if items else NONE
+    return ", ".join(scalar(v) for v in items) if items else NONE
 
 
 def count(value: Any, now: datetime) -> int:
@@ -186,23 +171,33 @@ def node_selector_terms(value: Any, now: datetime) -> str:
     return " | ".join(t for t in terms if t) or NONE
 
 
-def condition_line(c: dict[str, Any], message: bool = True) -> str:
-    """A status condition as `Type=Status (Reason): message`."""
-    line = f"{c.get('type')}={c.get('status')}"
-    if c.get("reason"):
-        line += f" ({c['reason']})"
-    if message and c.get("message"):
-        line += f": {c['message']}"
-    return line
+CONDITION_TIMES = (
+    ("lastTransitionTime", "since {}"),
+    ("lastProbeTime", "probed {} ago"),
+    ("lastHeartbeatTime", "heartbeat {} ago"),
+)
 
 
 def conditions_table(value: Any, now: datetime) -> Lines:
-    return [condition_line(c) for c in _listify(value) if isinstance(c, dict)] or NONE
+    """`Type=Status (Reason): message`, then every timestamp the condition has, as kubectl describe shows them:
+    `[since 5m, probed 10s ago]`."""
+    out = []
+    for c in _listify(value):
+        if not isinstance(c, dict):
+            continue
+        times = [words.format(age(c[key], now)) for key, words in CONDITION_TIMES if c.get(key)]
+        out.append(condition_line(c) + (f" [{', '.join(times)}]" if times else ""))
+    return out or NONE
 
 
 def conditions_json(value: Any, now: datetime) -> Any:
-    keys = ("type", "status", "reason", "message", "lastTransitionTime")
-    return [{k: c.get(k) for k in keys} for c in _listify(value) if isinstance(c, dict)]
+    keys = ("type", "status", "reason", "message", "lastTransitionTime", "lastProbeTime")
+    return [
+        {k: c.get(k) for k in keys}
+        | ({"lastHeartbeatTime": c["lastHeartbeatTime"]} if "lastHeartbeatTime" in c else {})
+        for c in _listify(value)
+        if isinstance(c, dict)
+    ]
 
 
 def phase_table(value: Any, now: datetime) -> str:
@@ -239,6 +234,66 @@ def first_key_json(value: Any, now: datetime, keys: tuple[str, ...] = ()) -> Any
 
 def first_key_table(value: Any, now: datetime, keys: tuple[str, ...] = ()) -> str:
     return first_key_json(value, now, keys) or NONE
+
+
+# The in-tree volume sources whose API type has a readOnly field: kubectl describe pv prints
+# `ReadOnly: false` for them when it is not set.
+_READ_ONLY_SOURCES = frozenset(
+    (
+        "nfs", "iscsi", "fc", "rbd", "cephfs", "cinder", "awsElasticBlockStore", "gcePersistentDisk", "azureDisk",
+        "azureFile", "flexVolume", "quobyte", "scaleIO", "storageos", "portworxVolume", "glusterfs", "csi",
+    )
+)  # fmt: skip
+
+
+def volume_source_json(value: Any, now: datetime, keys: tuple[str, ...] = ()) -> Any:
+    """The parameters of the first of `keys` present in a PV's spec, with readOnly as the API defaults it."""
+    source = first_key_json(value, now, keys)
+    if source is None:
+        return None
+    params = dict(value[source]) if isinstance(value[source], dict) else {}
+    if source in _READ_ONLY_SOURCES:
+        params.setdefault("readOnly", False)
+    return {"type": source, **params}
+
+
+def volume_source_table(value: Any, now: datetime, keys: tuple[str, ...] = ()) -> Lines:
+    """`Type: nfs`, then one `Key: value` line per parameter (nested ones as `secretRef.name`), as describe."""
+    doc = volume_source_json(value, now, keys)
+    return NONE if doc is None else settings_table(doc, now)
+
+
+def _flat(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        return [kv for k, v in value.items() for kv in _flat(v, f"{prefix}{k}.")]
+    return [(prefix[:-1], value)]
+
+
+def settings_table(value: Any, now: datetime) -> Lines:
+    """A mapping as `key: value` lines, nested mappings flattened to `outer.inner` (a dataSource, CSI attributes)."""
+    if not isinstance(value, dict) or not value:
+        return NONE
+    return [f"{k}: {plain(v)}" for k, v in _flat(value)]
+
+
+def key_values_table(value: Any, now: datetime) -> Lines:
+    """Annotations or labels: one `key=value` line each, sorted, as kubectl describe lists them."""
+    if not isinstance(value, dict) or not value:
+        return NONE
+    return [f"{k}={scalar(v)}" for k, v in sorted(value.items())]
+
+
+def topologies(value: Any, now: datetime) -> Lines:
+    """A StorageClass's allowedTopologies as describe prints them: `Term 0: key in [a, b]`."""
+    out = []
+    for i, term in enumerate(_listify(value)):
+        exprs = [
+            f"{e.get('key')} in [{', '.join(map(str, e.get('values') or []))}]"
+            for e in (term or {}).get("matchLabelExpressions") or []
+            if isinstance(e, dict)
+        ]
+        out.append(f"Term {i}: {', '.join(exprs) or NONE}")
+    return out or NONE
 
 
 def namespaced_name(value: Any, now: datetime) -> Any:
@@ -283,10 +338,16 @@ def identity(value: Any, now: datetime) -> Any:
 
 
 class Formatter(NamedTuple):
+    """A format: its table and JSON sides, how many paths it reads (`paths`: least, most or None for
+    any number) and whether it takes `args`. The loader checks a field's paths and args against these."""
+
     table: Callable[..., Any]
     json: Callable[..., Any] = identity
+    paths: tuple[int, int | None] = (1, 1)
     takes_args: bool = False
 
+
+_POD = (4, 4)  # [spec.initContainers, spec.containers, status.initContainerStatuses, status.containerStatuses]
 
 FORMATTERS: dict[str, Formatter] = {
     "text": Formatter(text),
@@ -294,7 +355,7 @@ FORMATTERS: dict[str, Formatter] = {
     "bytes": Formatter(lambda v, n: text(bytes_json(v, n), n), bytes_json),
     "age": Formatter(age),
     "timestamp": Formatter(timestamp),
-    "duration": Formatter(duration_table, duration_json),
+    "duration": Formatter(duration_table, duration_json, paths=(1, None)),
     "join": Formatter(join, lambda v, n: _listify(v)),
     "accessModes": Formatter(access_modes),
     "count": Formatter(lambda v, n: str(count(v, n)), count),
@@ -304,20 +365,26 @@ FORMATTERS: dict[str, Formatter] = {
     "sizes": Formatter(sizes),
     "selector": Formatter(selector, lambda v, n: to_query(v) or None),
     "nodeSelectorTerms": Formatter(node_selector_terms),
+    "topologies": Formatter(topologies),
     "conditions": Formatter(conditions_table, conditions_json),
-    "containers": Formatter(lambda v, n: containers.state_lines(v) or NONE, lambda v, n: containers.containers(v)),
+    "containers": Formatter(
+        lambda v, n: containers.state_lines(v) or NONE, lambda v, n: containers.containers(v), paths=_POD
+    ),
     "initContainers": Formatter(
         lambda v, n: containers.state_lines([None, None, v, None]) or NONE,
         lambda v, n: containers.containers([None, None, v, None]),
     ),
     "containerDetails": Formatter(
-        lambda v, n: containers.detail_lines(v, n) or NONE, lambda v, n: containers.containers(v)
+        lambda v, n: containers.detail_lines(v, n) or NONE, lambda v, n: containers.containers(v), paths=_POD
     ),
-    "env": Formatter(lambda v, n: containers.env_lines(v) or NONE, lambda v, n: containers.containers(v)),
-    "phase": Formatter(phase_table, phase_json),
+    "env": Formatter(lambda v, n: containers.env_lines(v) or NONE, lambda v, n: containers.containers(v), paths=_POD),
+    "phase": Formatter(phase_table, phase_json, paths=(1, 3)),
     "ports": Formatter(ports),
-    "namespacedName": Formatter(lambda v, n: namespaced_name(v, n) or NONE, namespaced_name),
+    "namespacedName": Formatter(lambda v, n: namespaced_name(v, n) or NONE, namespaced_name, paths=(1, None)),
     "policyRules": Formatter(policy_rules),
     "peers": Formatter(peers),
+    "settings": Formatter(settings_table),
+    "keyValues": Formatter(key_values_table),
     "firstKey": Formatter(first_key_table, first_key_json, takes_args=True),
+    "volumeSource": Formatter(volume_source_table, volume_source_json, takes_args=True),
 }

@@ -1,6 +1,9 @@
 """Rendering: details as a table for people, or as stable JSON/YAML documents for scripts.
 
-Rendering lays out what collection evaluated and escapes it: table cells
+Rendering decides, in one place (`visible`), which fields a view shows, and formats
+their values there: a cell's text and a field's JSON value come from its format
+(formats.py), applied to the value evaluation read. It lays out what collection
+evaluated and escapes it: table cells
 are escaped line by line so a value cannot move the cursor or recolour the
 terminal. Documents are written by C encoders (orjson, libyaml), one at a
 time, so a long list streams out as it is read.
@@ -22,13 +25,37 @@ import orjson
 from .details import Details, Evaluated, event_time
 from .durations import human_duration, parse_time
 from .errors import escape
-from .fieldmaps import Field
-from .formats import NONE, age, timestamp
+from .fieldmaps import Field, shows
+from .formats import FORMATTERS, age, timestamp
+from .text import NONE
+
+# ---------------------------------------------------------------- fields
+
+
+def visible(fields: tuple[Field, ...], view: str) -> list[Field]:
+    """The fields a view (table, wide, json) shows: the one place that decides it."""
+    return [f for f in fields if shows(f, view)]
+
+
+def json_value(item: Evaluated, f: Field, now: datetime) -> Any:
+    """A field's value in JSON, by its format."""
+    formatter = FORMATTERS[f.format]
+    raw = item.evaluation.values[f.name]
+    return formatter.json(raw, now, f.args) if formatter.takes_args else formatter.json(raw, now)
+
+
+def cell(item: Evaluated, f: Field, now: datetime) -> str:
+    """A field's table cell, by its format: one line, or several, each escaped."""
+    formatter = FORMATTERS[f.format]
+    raw = item.evaluation.values[f.name]
+    text = formatter.table(raw, now, f.args) if formatter.takes_args else formatter.table(raw, now)
+    return escape(text) if isinstance(text, str) else "\n".join(escape(line) for line in text)
+
 
 # ---------------------------------------------------------------- documents
 
 
-def _item_json(item: Evaluated) -> dict[str, Any]:
+def _item_json(item: Evaluated, now: datetime) -> dict[str, Any]:
     return {
         "apiVersion": item.resource.api_version,
         "kind": item.resource.kind,
@@ -37,7 +64,7 @@ def _item_json(item: Evaluated) -> dict[str, Any]:
         "status": item.evaluation.status,
         "statusReason": item.evaluation.reason,
         "deletionTimestamp": item.obj["metadata"].get("deletionTimestamp"),
-        "fields": item.evaluation.values,
+        "fields": {f.name: json_value(item, f, now) for f in visible(item.fields, "json")},
     }
 
 
@@ -54,11 +81,11 @@ def _event_json(e: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def document(details: Details) -> dict[str, Any]:
+def document(details: Details, now: datetime) -> dict[str, Any]:
     """The stable machine-readable form (README: JSON output)."""
     item = details.subject
     meta = item.obj["metadata"]
-    head = _item_json(item)
+    head = _item_json(item, now)
     fields = head.pop("fields")  # it follows the metadata in the document
     return {
         **head,
@@ -70,7 +97,7 @@ def document(details: Details) -> dict[str, Any]:
             for o in meta.get("ownerReferences") or []
         ],
         "fields": fields,
-        "related": {rel.name: [_item_json(i) for i in items] for rel, items in details.related},
+        "related": {rel.name: [_item_json(i, now) for i in items] for rel, items in details.related},
         "events": [_event_json(e) for e in details.events],
         "warnings": list(details.warnings),
     }
@@ -112,16 +139,6 @@ def write_yaml(docs: Iterable[dict[str, Any]] | dict[str, Any], out: TextIO) -> 
 
 
 # ---------------------------------------------------------------- tables
-
-
-def _visible(fields: tuple[Field, ...], wide: bool) -> list[Field]:
-    return [f for f in fields if not f.json_only and (wide or not f.wide)]
-
-
-def _cell(item: Evaluated, f: Field) -> str:
-    texts = item.evaluation.texts
-    assert texts is not None, "collected without table text"
-    return "\n".join(escape(line) for line in texts[f.name])
 
 
 def _header(details: Details, now: datetime) -> list[tuple[str, str]]:
@@ -175,8 +192,8 @@ def columns(rows: Sequence[Sequence[str]], headers: Sequence[str] = ()) -> str:
 def table(details: Details, now: datetime, wide: bool, out: TextIO) -> None:
     item = details.subject
     rows = _header(details, now)
-    for f in _visible(item.fields, wide):
-        value = _cell(item, f)
+    for f in visible(item.fields, "wide" if wide else "table"):
+        value = cell(item, f, now)
         if f.omit_empty and value == NONE:
             continue
         rows.append((f.title, value))
@@ -186,7 +203,7 @@ def table(details: Details, now: datetime, wide: bool, out: TextIO) -> None:
         if not items:
             out.write(f" {_empty(details, rel.name)}\n")
             continue
-        fields = _visible(rel.fields, wide)
+        fields = visible(rel.fields, "wide" if wide else "table")
         # Related objects share the object's namespace unless the map reads theirs from it (a PV's claim).
         show_ns = items[0].resource.namespaced and rel.ref_namespace is not None
         headers = ["NAME", *(["NAMESPACE"] if show_ns else []), "STATUS"]
@@ -195,7 +212,7 @@ def table(details: Details, now: datetime, wide: bool, out: TextIO) -> None:
         for i in items:
             ns = [escape(i.namespace or NONE)] if show_ns else []
             reason = [escape(i.evaluation.reason or NONE)] if wide else []
-            body.append([escape(i.name), *ns, i.evaluation.status, *reason, *(_cell(i, f) for f in fields)])
+            body.append([escape(i.name), *ns, i.evaluation.status, *reason, *(cell(i, f, now) for f in fields)])
         out.write(f" {len(items)}\n")
         out.write(_indent(columns(body, headers)) + "\n")
     out.write("\nEvents:")
@@ -214,24 +231,32 @@ def table(details: Details, now: datetime, wide: bool, out: TextIO) -> None:
 
 
 def emit(
-    items: Iterable[Details], output: str, single: bool, now: datetime, out: TextIO, warn: Callable[[str], None]
+    pages: Iterable[list[Details]],
+    output: str,
+    single: bool,
+    now: datetime,
+    out: TextIO,
+    warn: Callable[[str], None],
 ) -> int:
     """Print details in `output` (table, wide, json, yaml): one document when `single`, else a list.
 
+    `pages` are complete: each is read and evaluated before it is printed, so an error
+    reading one object stops the output before it starts, and a list stops between pages.
     Each object's warnings go to `warn` (escaped) as it is printed. Returns how many were printed.
     """
     count = 0
 
     def warned() -> Iterable[Details]:
         nonlocal count
-        for d in items:
-            for warning in d.warnings:
-                warn(f"Warning: {escape(warning)}")
-            count += 1
-            yield d
+        for page in pages:
+            for d in page:
+                for warning in d.warnings:
+                    warn(f"Warning: {escape(warning)}")
+                count += 1
+                yield d
 
     if output in ("json", "yaml"):
-        docs = (document(d) for d in warned())
+        docs = (document(d, now) for d in warned())
         doc: Any = next(docs) if single else docs
         if output == "json":
             out.flush()

@@ -43,19 +43,25 @@ class Selection:
     namespace: str | None
     name: str | None
     selector: str | None
-    view: str  # json (also for yaml), table or wide
 
-    def collect(self, api: kube.Api | None = None) -> Iterator[Details]:
-        """The object (or every selected object, a page at a time) with its related objects and events."""
-        collector = Collector(api or self.api, self.discovery, self.maps, now(), self.view)
+    def pages(self, api: kube.Api | None = None) -> Iterator[list[Details]]:
+        """The object, or every selected object a page at a time, with its related objects and events.
+
+        Each page is complete (read and evaluated) when it is handed on, and one object is one page.
+        """
+        collector = Collector(api or self.api, self.discovery, self.maps, now())
         if self.name:
             try:
-                yield collector.one(self.resource, self.namespace, self.name)
+                yield [collector.one(self.resource, self.namespace, self.name)]
             except errors.NotFoundError:
                 missing = f'{self.resource.qualified} "{self.name}" not found{self.in_namespace}'
                 raise errors.NotFoundError(missing) from None
             return
-        for page in collector.pages(self.resource, self.namespace, self.selector):
+        yield from collector.pages(self.resource, self.namespace, self.selector)
+
+    def collect(self, api: kube.Api | None = None) -> Iterator[Details]:
+        """The objects of pages(), one by one."""
+        for page in self.pages(api):
             yield from page
 
     @property
@@ -80,7 +86,6 @@ def select(
     request_timeout: str,
     cache_dir: str | None,
     field_maps: tuple[str, ...],
-    view: str,
 ) -> Selection:
     """The flags of `details` and `wait` checked, the connection made, the kind resolved, its map validated."""
     kind, name = split_target(kind, name)
@@ -95,4 +100,4 @@ def select(
     resource = discovery.resolve(kind)
     maps.get(resource.group, resource.kind)  # reject a malformed map before any further request
     ns = None if all_namespaces or not resource.namespaced else (namespace or api.namespace)
-    return Selection(api, discovery, maps, resource, ns, name, selector, view)
+    return Selection(api, discovery, maps, resource, ns, name, selector)
