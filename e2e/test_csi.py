@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,8 +90,12 @@ def test_claim_on_an_immediate_class_is_provisioned_by_the_csi_stack(
     assert source["Type"].startswith("CSI")  # CSI (a Container Storage Interface (CSI) volume source)
     assert (source["Driver"], source["VolumeHandle"]) == (pv_fields["csiDriver"], pv_fields["csiVolumeHandle"])
 
-    rows = table_rows(cluster.cyclops("details", "pv", pv_name).stdout)
-    assert (rows["Provisioned By"], rows["CSI Driver"], rows["CSI Volume Handle"]) == (DRIVER, DRIVER, handle)
+    table = cluster.cyclops("details", "pv", pv_name).stdout
+    rows = table_rows(table)
+    assert (rows["Provisioned By"], rows["Source"]) == (DRIVER, "type: csi")
+    assert re.search(rf"^\s+driver: {re.escape(DRIVER)}$", table, re.M)
+    assert re.search(rf"^\s+volumeHandle: {re.escape(handle)}$", table, re.M)
+    assert pv_fields["sourceParameters"]["readOnly"] is False  # describe's ReadOnly: false when unset
 
 
 def test_claim_on_the_default_class_waits_for_its_first_consumer(cluster: Cluster, ns: str, name: str) -> None:

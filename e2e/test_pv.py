@@ -97,7 +97,9 @@ def test_claim_without_provisioner_stays_pending(cluster: Cluster, ns: str, name
     assert doc["status"] == "progressing"
     assert doc["fields"]["phase"] == "Pending"
     assert doc["fields"]["requested"] == "5Gi"
-    assert doc["fields"]["accessModes"] == ["ReadWriteMany"]
+    assert doc["fields"]["requestedAccessModes"] == ["ReadWriteMany"]
+    assert doc["fields"]["accessModes"] is None  # nothing granted until bound, as describe's empty Access Modes
+    assert describe_fields(cluster.describe("pvc", name, ns))["Access Modes"] == ""
     assert doc["related"]["volume"] == []
     [storage_class] = doc["related"]["storageClass"]
     assert storage_class["fields"]["provisioner"] == "kubernetes.io/no-provisioner"

@@ -277,10 +277,10 @@ def settings_table(value: Any, now: datetime) -> Lines:
 
 
 def key_values_table(value: Any, now: datetime) -> Lines:
-    """Annotations or labels: one `key=value` line each, sorted, as kubectl describe lists them."""
+    """Annotations: one `key: value` line each, sorted, as kubectl describe lists them."""
     if not isinstance(value, dict) or not value:
         return NONE
-    return [f"{k}={scalar(v)}" for k, v in sorted(value.items())]
+    return [f"{k}: {scalar(v)}" for k, v in sorted(value.items())]
 
 
 def topologies(value: Any, now: datetime) -> Lines:
