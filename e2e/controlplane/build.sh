@@ -3,6 +3,11 @@
 # kube-scheduler, etcd, kwok, kwokctl) from Go modules into a cache outside
 # the repository, and print the directory holding the binaries.
 #
+# `build.sh kind` builds the binaries of the offline kind node image: kubeadm, kubelet, kubectl,
+# kube-proxy and etcd from the go.mod here (the same Kubernetes as the local control plane), and
+# kind, CoreDNS (only the plugins kubeadm's Corefile uses) and the local-path provisioner from
+# ../kind/stack/go.mod, and pause from the kubernetes module's C source.
+#
 # `build.sh csi` builds the CSI stack instead (csi-provisioner, csi-resizer and
 # our hostpath-csi driver) from csi/go.mod, into a cache of its own: it does not
 # depend on KUBE_VERSION, and changing it never rebuilds a control plane.
@@ -60,8 +65,20 @@ csi)
     dest="$root/csi-$provv-$key"
     what_built="external-provisioner $provv, external-resizer $resizev, hostpath-csi"
     ;;
+kind)
+    binaries=(kubeadm kubelet kubectl kube-proxy etcd kind coredns local-path-provisioner pause)
+    moddir=$here
+    stack=$here/../kind/stack
+    kube=$(modver k8s.io/kubernetes)
+    kindv=$(cd "$stack" && modver sigs.k8s.io/kind)
+    corednsv=$(cd "$stack" && modver github.com/coredns/coredns)
+    lppv=$(cd "$stack" && modver github.com/rancher/local-path-provisioner)
+    key=$( { cat go.mod go.sum "$stack"/go.mod "$stack"/go.sum "$stack"/kube.sum "$stack"/coredns/*.go; go version; gcc --version | head -1; echo "$BUILD_REVISION"; } | sha256sum | cut -c1-12)
+    dest="$root/kind-bin-$kube-$key"
+    what_built="the kind stack: Kubernetes $kube node binaries, kind $kindv, CoreDNS $corednsv, local-path-provisioner $lppv"
+    ;;
 *)
-    log "usage: build.sh [controlplane|csi]"
+    log "usage: build.sh [controlplane|csi|kind]"
     exit 2
     ;;
 esac
@@ -88,16 +105,21 @@ trap 'log "interrupted; nothing was cached"; exit 130' INT TERM
 
 log "cold cache: building $what_built into $dest (this takes minutes)"
 
-case $what in
-controlplane)
+kube_ldflags() {
+    local build_date major minor p out=""
     build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     major=${kube#v}; major=${major%%.*}
     minor=${kube#v*.}; minor=${minor%%.*}
-    kube_ldflags=""
     for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-        kube_ldflags+=" -X $p.gitVersion=$kube -X $p.gitMajor=$major -X $p.gitMinor=$minor"
-        kube_ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=$build_date"
+        out+=" -X $p.gitVersion=$kube -X $p.gitMajor=$major -X $p.gitMinor=$minor"
+        out+=" -X $p.gitTreeState=clean -X $p.buildDate=$build_date"
     done
+    echo "$out"
+}
+
+case $what in
+controlplane)
+    kube_ldflags=$(kube_ldflags)
     kwok_ldflags="-X sigs.k8s.io/kwok/pkg/consts.Version=${kwokv#v} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${kube#v}"
     pkg=(
         [kube-apiserver]=k8s.io/kubernetes/cmd/kube-apiserver
@@ -128,6 +150,31 @@ esac
 
 mkdir -p "$tmp/bin"
 started=$SECONDS
+if [[ $what == kind ]]; then
+    # The Kubernetes binaries in one `go build`, which compiles their shared packages once.
+    # The node binaries need a few checksums the control plane's go.sum lacks (kube-proxy's ipvs and
+    # nftables, kubectl's helpers): they come from ../kind/stack/kube.sum, beside a copy of the control
+    # plane's go.mod, so the versions stay in one place and the control plane's cache key does not move.
+    mkdir -p "$tmp/mod"
+    cp go.mod "$tmp/mod/go.mod"
+    cat go.sum "$stack/kube.sum" >"$tmp/mod/go.sum"
+    log "[1/4] building kubeadm, kubelet, kubectl, kube-proxy, etcd"
+    (cd "$tmp/mod" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $(kube_ldflags)" -o "$tmp/bin/" \
+        k8s.io/kubernetes/cmd/kubeadm k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kubectl \
+        k8s.io/kubernetes/cmd/kube-proxy go.etcd.io/etcd/server/v3)
+    mv "$tmp/bin/server" "$tmp/bin/etcd"  # go build names a /v3 module path by the element before it
+    log "[2/4] building kind, CoreDNS, local-path-provisioner"
+    (cd "$stack" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/bin/" \
+        sigs.k8s.io/kind ./coredns github.com/rancher/local-path-provisioner)
+    log "[3/4] building pause"
+    gcc -Os -static -o "$tmp/bin/pause" "$(go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
+    # kind's base image files (its entrypoint, systemd units and containerd configuration) come with its module.
+    log "[4/4] copying kind's base image files"
+    cp -r "$(cd "$stack" && go list -m -f '{{.Dir}}' sigs.k8s.io/kind)/images/base/files" "$tmp/base-files"
+    chmod -R u+w "$tmp/base-files"
+    binaries=()
+    rm -rf "$tmp/mod"
+fi
 i=0
 for b in "${binaries[@]}"; do
     i=$((i + 1))
@@ -150,6 +197,9 @@ controlplane)
         cat "$kwokdir/kustomize/stage/$f.yaml"
     done >"$tmp/stages.yaml"
     printf 'kubernetes=%s\netcd=%s\nkwok=%s\ngo=%s\n' "$kube" "$etcdv" "$kwokv" "$(go version)" >"$tmp/versions"
+    ;;
+kind)
+    printf 'kubernetes=%s\nkind=%s\ncoredns=%s\nlocal-path-provisioner=%s\ngo=%s\n' "$kube" "$kindv" "$corednsv" "$lppv" "$(go version)" >"$tmp/versions"
     ;;
 csi)
     printf 'external-provisioner=%s\nexternal-resizer=%s\ngo=%s\n' "$provv" "$resizev" "$(go version)" >"$tmp/versions"
