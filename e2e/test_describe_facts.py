@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from e2e.harness.k8s import Cluster
+from e2e.harness.k8s import Cluster, phase
 from e2e.verify import describe_fields, table_rows
 
 SOURCES = ("nfs", "iscsi", "csi", "fc")
@@ -84,3 +84,17 @@ def test_a_cronjobs_deadline_and_job_template(cluster: Cluster, ns: str, name: s
     assert described["Starting Deadline Seconds"] == "120s"
     assert (described["Parallelism"], described["Completions"]) == ("2", "4")
     assert described["Active Deadline Seconds"] == "600s"
+
+
+def test_a_bound_claims_access_modes_are_the_volumes_as_describe_shows(cluster: Cluster, ns: str, name: str) -> None:
+    """kubectl describe pvc's Access Modes are what the bound volume grants (status), not what was asked for."""
+    cluster.apply("describe-facts", name=name, namespace=ns)
+    cluster.wait_one("PersistentVolumeClaim", f"{name}-wide-claim", phase("Bound"), namespace=ns)
+    claim = cluster.get("pvc", f"{name}-wide-claim", ns)
+    assert claim["status"]["accessModes"] == ["ReadWriteOnce", "ReadOnlyMany"]
+    fields = cluster.details_json("pvc", f"{name}-wide-claim", "-n", ns)["fields"]
+    assert fields["accessModes"] == ["ReadWriteOnce", "ReadOnlyMany"]
+    assert fields["requestedAccessModes"] == ["ReadWriteOnce"]
+    assert describe_fields(cluster.describe("pvc", f"{name}-wide-claim", ns))["Access Modes"] == "RWO,ROX"
+    rows = table_rows(cluster.cyclops("details", "pvc", f"{name}-wide-claim", "-n", ns).stdout)
+    assert (rows["Access Modes"], rows["Requested Access Modes"]) == ("RWO,ROX", "RWO")
