@@ -32,26 +32,33 @@ from .text import condition_line, plain
 class Values(Mapping[str, Any]):
     """Each field's value, as its paths read it: one path's value, or a list with one per path.
 
-    A value is read when it is first asked for, so a view that shows a few fields of a
-    thousand pods reads only those.
+    A value is read when it is first asked for (`of(field)`, or by name), so a view that shows a
+    few fields of a thousand pods reads only those.
     """
 
     __slots__ = ("_fields", "_obj", "_read")
 
     def __init__(self, fields: tuple[Field, ...], obj: dict[str, Any]) -> None:
-        self._fields = {f.name: f for f in fields}
+        self._fields = fields
         self._obj = obj
         self._read: dict[str, Any] = {}
 
-    def __getitem__(self, name: str) -> Any:
+    def of(self, field: Field) -> Any:
+        """The value of one of the fields."""
         try:
-            return self._read[name]
+            return self._read[field.name]
         except KeyError:
-            value = self._read[name] = extract(self._fields[name], self._obj)
+            value = self._read[field.name] = extract(field, self._obj)
             return value
 
+    def __getitem__(self, name: str) -> Any:
+        for field in self._fields:
+            if field.name == name:
+                return self.of(field)
+        raise KeyError(name)
+
     def __iter__(self) -> Iterator[str]:
-        return iter(self._fields)
+        return (f.name for f in self._fields)
 
     def __len__(self) -> int:
         return len(self._fields)

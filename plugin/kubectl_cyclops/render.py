@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, BinaryIO, TextIO
 
 import orjson
@@ -37,19 +38,39 @@ def visible(fields: tuple[Field, ...], view: str) -> list[Field]:
     return [f for f in fields if shows(f, view)]
 
 
-def json_value(item: Evaluated, f: Field, now: datetime) -> Any:
-    """A field's value in JSON, by its format."""
-    formatter = FORMATTERS[f.format]
-    raw = item.evaluation.values[f.name]
-    return formatter.json(raw, now, f.args) if formatter.takes_args else formatter.json(raw, now)
+_Plan = list[tuple[Field, Callable[[Any, datetime], Any]]]
+_plans: dict[tuple[int, str], tuple[tuple[Field, ...], _Plan]] = {}
 
 
-def cell(item: Evaluated, f: Field, now: datetime) -> str:
-    """A field's table cell, by its format: one line, or several, each escaped."""
-    formatter = FORMATTERS[f.format]
-    raw = item.evaluation.values[f.name]
-    text = formatter.table(raw, now, f.args) if formatter.takes_args else formatter.table(raw, now)
-    return escape(text) if isinstance(text, str) else "\n".join(escape(line) for line in text)
+def _plan(fields: tuple[Field, ...], view: str) -> _Plan:
+    """The fields a view shows, each with its format's function for that view, worked out once per field list."""
+    key = (id(fields), view)
+    cached = _plans.get(key)
+    if cached is not None and cached[0] is fields:
+        return cached[1]
+    plan: _Plan = []
+    for f in visible(fields, view):
+        formatter = FORMATTERS[f.format]
+        side = formatter.json if view == "json" else formatter.table
+        plan.append((f, partial(side, keys=f.args) if formatter.takes_args else side))
+    _plans[key] = (fields, plan)  # the tuple is kept, so its id is not reused while the entry lives
+    return plan
+
+
+def json_fields(item: Evaluated, now: datetime) -> dict[str, Any]:
+    """The JSON value of each field the JSON view shows, by its format."""
+    values = item.evaluation.values
+    return {f.name: fmt(values.of(f), now) for f, fmt in _plan(item.fields, "json")}
+
+
+def field_cells(item: Evaluated, view: str, now: datetime) -> list[tuple[Field, str]]:
+    """Each field a table view shows, with its cell: one line, or several, each escaped."""
+    values = item.evaluation.values
+    out = []
+    for f, fmt in _plan(item.fields, view):
+        text = fmt(values.of(f), now)
+        out.append((f, escape(text) if isinstance(text, str) else "\n".join(escape(line) for line in text)))
+    return out
 
 
 # ---------------------------------------------------------------- documents
@@ -64,7 +85,7 @@ def _item_json(item: Evaluated, now: datetime) -> dict[str, Any]:
         "status": item.evaluation.status,
         "statusReason": item.evaluation.reason,
         "deletionTimestamp": item.obj["metadata"].get("deletionTimestamp"),
-        "fields": {f.name: json_value(item, f, now) for f in visible(item.fields, "json")},
+        "fields": json_fields(item, now),
     }
 
 
@@ -192,8 +213,7 @@ def columns(rows: Sequence[Sequence[str]], headers: Sequence[str] = ()) -> str:
 def table(details: Details, now: datetime, wide: bool, out: TextIO) -> None:
     item = details.subject
     rows = _header(details, now)
-    for f in visible(item.fields, "wide" if wide else "table"):
-        value = cell(item, f, now)
+    for f, value in field_cells(item, "wide" if wide else "table", now):
         if f.omit_empty and value == NONE:
             continue
         rows.append((f.title, value))
@@ -203,7 +223,8 @@ def table(details: Details, now: datetime, wide: bool, out: TextIO) -> None:
         if not items:
             out.write(f" {_empty(details, rel.name)}\n")
             continue
-        fields = visible(rel.fields, "wide" if wide else "table")
+        view = "wide" if wide else "table"
+        fields = visible(rel.fields, view)
         # Related objects share the object's namespace unless the map reads theirs from it (a PV's claim).
         show_ns = items[0].resource.namespaced and rel.ref_namespace is not None
         headers = ["NAME", *(["NAMESPACE"] if show_ns else []), "STATUS"]
@@ -212,7 +233,7 @@ def table(details: Details, now: datetime, wide: bool, out: TextIO) -> None:
         for i in items:
             ns = [escape(i.namespace or NONE)] if show_ns else []
             reason = [escape(i.evaluation.reason or NONE)] if wide else []
-            body.append([escape(i.name), *ns, i.evaluation.status, *reason, *(cell(i, f, now) for f in fields)])
+            body.append([escape(i.name), *ns, i.evaluation.status, *reason, *(c for _, c in field_cells(i, view, now))])
         out.write(f" {len(items)}\n")
         out.write(_indent(columns(body, headers)) + "\n")
     out.write("\nEvents:")
