@@ -194,19 +194,43 @@ def _indent(text: str, by: str = "  ") -> str:
 def columns(rows: Sequence[Sequence[str]], headers: Sequence[str] = ()) -> str:
     """Rows of text cells in left-aligned columns two spaces apart, as tabulate's "plain" format lays them
     out: cells stripped, a header at least two wider than its title, no trailing spaces. When a cell has
-    several lines they stack in its column (and, as there, a row of empty cells then takes no line)."""
+    several lines they stack in its column (and, as there, a row of empty cells then takes no line).
+
+    The last column is never padded (its padding would be stripped), and a table without multi-line
+    cells lays out each row as one line: a 3,000-object table is mostly these two cases.
+    """
     multiline = any("\n" in c for row in rows for c in row)
-    cells = [[c.strip().splitlines() if multiline else [c.strip()] for c in row] for row in rows]
+    cells = [[c.strip().splitlines() for c in row] if multiline else [[c.strip()] for c in row] for row in rows]
     widths = [len(h) + 2 for h in headers] or [0] * max((len(r) for r in cells), default=0)
     for row in cells:
         for i, lines in enumerate(row):
-            widths[i] = max([widths[i], *map(len, lines)])
-    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()] if headers else []
+            for text in lines:
+                if len(text) > widths[i]:
+                    widths[i] = len(text)
+    lead = widths[:-1]
+
+    def line(texts: Sequence[str]) -> str:
+        padded = [t.ljust(w) for t, w in zip(texts, lead, strict=False)]
+        padded.append(texts[-1] if texts else "")
+        return "  ".join(padded).rstrip()
+
+    out = [line(headers)] if headers else []
+    if len(widths) == 2 and not headers:  # a details block: `Title:  value` rows
+        width = widths[0]
+        for keys, values in cells:
+            if len(keys) == len(values) == 1:
+                out.append(f"{keys[0].ljust(width)}  {values[0]}".rstrip())
+                continue
+            for n in range(max(len(keys), len(values))):
+                key = keys[n] if n < len(keys) else ""
+                out.append(f"{key.ljust(width)}  {values[n] if n < len(values) else ''}".rstrip())
+        return "\n".join(out)
     for row in cells:
+        if not multiline:
+            out.append(line([c[0] for c in row]))
+            continue
         for n in range(max(map(len, row), default=0)):
-            out.append(
-                "  ".join((c[n] if n < len(c) else "").ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-            )
+            out.append(line([c[n] if n < len(c) else "" for c in row]))
     return "\n".join(out)
 
 
