@@ -28,6 +28,8 @@ from .expr import Expr
 from .fieldmaps import Condition, Field, FieldMap, Rule, Template
 from .text import condition_line, plain
 
+_UNREAD = object()
+
 
 class Values(Mapping[str, Any]):
     """Each field's value, as its paths read it: one path's value, or a list with one per path.
@@ -44,12 +46,13 @@ class Values(Mapping[str, Any]):
         self._read: dict[str, Any] = {}
 
     def of(self, field: Field) -> Any:
-        """The value of one of the fields."""
-        try:
-            return self._read[field.name]
-        except KeyError:
-            value = self._read[field.name] = extract(field, self._obj)
-            return value
+        """The value of one of the fields (read once: a miss is the common case, so no exception for it)."""
+        value = self._read.get(field.name, _UNREAD)
+        if value is _UNREAD:
+            paths = field.paths
+            value = paths[0].value(self._obj) if len(paths) == 1 else [p.value(self._obj) for p in paths]
+            self._read[field.name] = value
+        return value
 
     def __getitem__(self, name: str) -> Any:
         for field in self._fields:

@@ -247,20 +247,25 @@ _READ_ONLY_SOURCES = frozenset(
 
 
 def volume_source_json(value: Any, now: datetime, keys: tuple[str, ...] = ()) -> Any:
-    """The parameters of the first of `keys` present in a PV's spec, with readOnly as the API defaults it."""
+    """The first of `keys` present in a PV's spec (`source`) and its parameters, with readOnly as the API
+    defaults it for sources that have one."""
     source = first_key_json(value, now, keys)
     if source is None:
         return None
     params = dict(value[source]) if isinstance(value[source], dict) else {}
     if source in _READ_ONLY_SOURCES:
         params.setdefault("readOnly", False)
-    return {"type": source, **params}
+    return {"source": source, "parameters": params}
 
 
 def volume_source_table(value: Any, now: datetime, keys: tuple[str, ...] = ()) -> Lines:
-    """`Type: nfs`, then one `Key: value` line per parameter (nested ones as `secretRef.name`), as describe."""
+    """The source's name, then one `key: value` line per parameter (nested ones as `secretRef.name`), as
+    kubectl describe pv lists them."""
     doc = volume_source_json(value, now, keys)
-    return NONE if doc is None else settings_table(doc, now)
+    if doc is None:
+        return NONE
+    params = settings_table(doc["parameters"], now)
+    return [doc["source"], *([] if params == NONE else params)]
 
 
 def _flat(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
