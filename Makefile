@@ -12,8 +12,16 @@ WORKERS ?= 4
 # or one with its own e2e/controlplane/v1.N/go.mod, e.g. `make e2e KUBE_VERSION=1.34`.
 KUBE_VERSION ?=
 export KUBE_VERSION
+# The cluster provider of demo, cluster, e2e and test: local (a control plane built from Go modules, kwok
+# nodes), kind (real kubelet and containers, built offline, run in a private network namespace), or
+# existing (KUBECONFIG). demo picks kind when a container engine answers and falls back to local.
+CLUSTER ?=
+# kind runs in the run's own network namespace with its own engine (e2e/kind/netns.sh).
+IN_CLUSTER_NS := $(if $(filter kind,$(CLUSTER)),bash e2e/kind/netns.sh run,)
+IN_CLUSTER_NS_KEEP := $(if $(filter kind,$(CLUSTER)),bash e2e/kind/netns.sh exec,)
+JUNIT_E2E := reports/junit-e2e$(if $(filter kind existing,$(CLUSTER)),-$(CLUSTER))$(if $(KUBE_VERSION),-$(KUBE_VERSION)).xml
 
-.PHONY: help venv bytecode controlplane cluster cluster-down demo lint fmt unit e2e test bench record krew clean
+.PHONY: help venv bytecode controlplane kind-stack cluster cluster-down demo lint fmt unit e2e test bench record krew clean
 
 help:
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -30,15 +38,23 @@ controlplane: ## Build (or find cached) kube-apiserver, controller-manager, sche
 	bash e2e/controlplane/build.sh
 	bash e2e/controlplane/build.sh csi
 
-cluster: venv ## Start a local cluster in the background; kubeconfig in .e2e/kubeconfig
-	$(BIN)/python -m e2e.harness.control up --state $(STATE)
-	@echo "try: kubectl --kubeconfig $(STATE)/kubeconfig get nodes   (kubectl is in $(BIN))"
+kind-stack: ## Install (Debian) and build (or find cached) the offline kind stack: engine, node binaries, root file system
+	bash e2e/kind/install.sh
+	bash e2e/controlplane/build.sh kind
+	bash e2e/kind/rootfs.sh
 
-cluster-down: venv ## Stop the local cluster started by `make cluster` and remove its files
-	$(BIN)/python -m e2e.harness.control down --state $(STATE)
+cluster: venv $(if $(filter kind,$(CLUSTER)),kind-stack) ## Start a cluster in the background (CLUSTER=local|kind); kubeconfig in .e2e/kubeconfig
+	$(IN_CLUSTER_NS_KEEP) $(BIN)/python -m e2e.harness.control up --state $(STATE) $(if $(CLUSTER),--cluster $(CLUSTER))
+	@echo "try: $(if $(filter kind,$(CLUSTER)),ip netns exec cyclops-kind )kubectl --kubeconfig $(STATE)/kubeconfig get nodes   (kubectl is in $(BIN))"
 
-demo: venv ## Start a cluster, apply the PV and Job fixtures, print `kubectl cyclops details`
-	$(BIN)/python -m e2e.demo --state $(STATE)
+cluster-down: venv ## Stop the cluster started by `make cluster` or `make demo` and remove its files
+	@if ip netns list 2>/dev/null | grep -qw cyclops-kind; then \
+		bash e2e/kind/netns.sh exec $(BIN)/python -m e2e.harness.control down --state $(STATE); \
+		bash e2e/kind/netns.sh down; \
+	else $(BIN)/python -m e2e.harness.control down --state $(STATE); fi
+
+demo: venv $(if $(filter kind,$(CLUSTER)),kind-stack) ## Start a cluster (CLUSTER=local|kind), apply the PV and Job fixtures, print `kubectl cyclops details`
+	$(IN_CLUSTER_NS_KEEP) $(BIN)/python -m e2e.demo --state $(STATE) $(if $(CLUSTER),--cluster $(CLUSTER))
 
 lint: venv ## ruff, mypy --strict on the plugin, import contracts, README flag tables up to date
 	$(BIN)/ruff check .
@@ -60,13 +76,13 @@ unit: venv ## Unit tests (recorded API responses, no cluster)
 bytecode: venv
 	@$(BIN)/python -m compileall -q plugin
 
-e2e: venv bytecode ## The e2e suite against an ephemeral cluster (--cluster=local|kind|existing; KUBE_VERSION=1.34)
+e2e: venv bytecode $(if $(filter kind,$(CLUSTER)),kind-stack) ## The e2e suite against an ephemeral cluster (CLUSTER=local|kind|existing; KUBE_VERSION=1.34)
 	@mkdir -p reports
-	$(BIN)/pytest e2e -n $(WORKERS) --dist loadgroup --junitxml=reports/junit-e2e$(if $(KUBE_VERSION),-$(KUBE_VERSION)).xml $(PYTEST_ARGS)
+	$(IN_CLUSTER_NS) $(BIN)/pytest e2e --cluster=$(or $(CLUSTER),local) -n $(WORKERS) --dist loadgroup --junitxml=$(JUNIT_E2E) $(PYTEST_ARGS)
 
-test: venv lint bytecode ## Everything: lint, unit tests and the e2e suite in parallel; JUnit in reports/junit.xml
+test: venv lint bytecode $(if $(filter kind,$(CLUSTER)),kind-stack) ## Everything: lint, unit tests and the e2e suite in parallel (CLUSTER=local by default); JUnit in reports/junit.xml
 	@mkdir -p reports
-	$(BIN)/pytest tests e2e -n $(WORKERS) --dist loadgroup --junitxml=reports/junit.xml $(PYTEST_ARGS)
+	$(IN_CLUSTER_NS) $(BIN)/pytest tests e2e --cluster=$(or $(CLUSTER),local) -n $(WORKERS) --dist loadgroup --junitxml=reports/junit.xml $(PYTEST_ARGS)
 
 bench: venv ## Compare `kubectl cyclops details` with `kubectl get`/`describe` on a local cluster (BASE=ref: and with the plugin at ref)
 	$(BIN)/python -m e2e.bench $(if $(BASE),--base $(BASE))

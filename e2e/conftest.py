@@ -24,6 +24,11 @@ from e2e.harness.k8s import Cluster
 from e2e.harness.local import LocalCluster
 
 STATE = "cyclops-cluster.json"
+# Every object the suite creates carries this label with the run's id; the session deletes whatever is
+# left with it and fails if anything remains (a CI pipeline's own cluster must be left as it was found).
+RUN_LABEL = "cyclops-e2e/run"
+# The kinds the fixtures and tests create, swept and checked at the end of a session.
+SWEPT = "namespaces,persistentvolumes,storageclasses,customresourcedefinitions,clusterroles,clusterrolebindings"
 # Prefix of every namespace and cluster-scoped object a test creates, so a run can find what it left.
 PREFIX = os.environ.get("CYCLOPS_E2E_PREFIX", "cy")
 CREATED_BY = {"app.kubernetes.io/created-by": "cyclops-e2e"}
@@ -49,8 +54,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The controller (or the only process) chooses the provider and the run's id once; workers read them
+    from it (pytest_configure_node), so an engine that starts answering mid-run changes nothing."""
+    if not hasattr(config, "workerinput"):
+        chosen = config.getoption("--cluster", default=None) or providers.default_provider()
+        config._cyclops_run = {"provider": chosen, "run": uuid.uuid4().hex[:10]}  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: hand the controller's choice to each worker."""
+    node.workerinput["cyclops_run"] = json.dumps(node.config._cyclops_run)
+
+
+def run_info(config: pytest.Config) -> dict[str, str]:
+    """The provider chosen for this run and the run's id, as the controller recorded them."""
+    if hasattr(config, "workerinput"):
+        return dict(json.loads(config.workerinput["cyclops_run"]))
+    return dict(config._cyclops_run)  # type: ignore[attr-defined]
+
+
 def provider_name(config: pytest.Config) -> str:
-    return config.getoption("--cluster") or providers.default_provider()
+    return run_info(config)["provider"]
 
 
 def shared_dir(config: pytest.Config) -> Path:
@@ -92,7 +118,7 @@ def cluster(request: pytest.FixtureRequest) -> Cluster:
                 _unavailable(str(exc))
             state_file.write_text(json.dumps(provider.state()))
     # Stopped once by pytest_sessionfinish in the controller, not here: other workers may still use it.
-    return Cluster(provider.kubeconfig, provider.context)
+    return Cluster(provider.kubeconfig, provider.context, run=run_info(config)["run"])
 
 
 def start_local(request: pytest.FixtureRequest, why: str, **options: Any) -> LocalCluster:
@@ -129,8 +155,10 @@ def server_version(cluster: Cluster) -> str:
 def _kubernetes_version_in_junit(
     request: pytest.FixtureRequest, record_property: Callable[[str, object], None]
 ) -> None:
-    """Each e2e test's JUnit entry carries the Kubernetes version it ran against (a `kubernetes` property)."""
+    """Each e2e test's JUnit entry carries the provider and the Kubernetes version it ran against (`provider` and
+    `kubernetes` properties)."""
     if request.node.get_closest_marker("e2e") and "cluster" in request.fixturenames:
+        record_property("provider", provider_name(request.config))
         record_property("kubernetes", request.getfixturevalue("server_version"))
 
 
@@ -146,11 +174,27 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state_file.unlink()
     if "unavailable" in state:
         return
+    provider = providers.adopt(state)
+    left = sweep(Cluster(provider.kubeconfig, provider.context), run_info(config)["run"])
+    if left:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        line = f"objects of this run were left in the cluster and could not be deleted: {', '.join(left)}"
+        if reporter:
+            reporter.write_line(f"ERROR: {line}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if config.getoption("--keep-cluster"):
         kubeconfig = state.get("kubeconfig") or state.get("workdir")
         print(f"\n--keep-cluster: the cluster is still running; kubeconfig: {kubeconfig}; state: {json.dumps(state)}")
         return
-    providers.adopt(state).stop()
+    provider.stop()
+
+
+def sweep(cluster: Cluster, run: str) -> list[str]:
+    """Delete every object labelled with this run's id that is still there, then list what remains."""
+    selector = f"{RUN_LABEL}={run}"
+    cluster.kubectl("delete", SWEPT, "-l", selector, "--ignore-not-found", "--wait=true", "--timeout=120s", check=False)
+    listed = cluster.kubectl("get", SWEPT, "-l", selector, "-o", "name", check=False)
+    return listed.stdout.split() if listed.returncode == 0 else [f"(listing failed: {listed.stderr.strip()})"]
 
 
 @pytest.fixture
@@ -160,7 +204,7 @@ def ns(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     name = f"{PREFIX}-{slug[:40].strip('-')}-{uuid.uuid4().hex[:5]}"
     cluster.invocations.clear()
     cluster.applied.clear()
-    cluster.core.create_namespace({"metadata": {"name": name, "labels": CREATED_BY}})
+    cluster.core.create_namespace({"metadata": {"name": name, "labels": {**CREATED_BY, RUN_LABEL: cluster.run}}})
     request.node.cyclops_ns = name
     try:
         yield name

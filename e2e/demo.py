@@ -3,8 +3,10 @@
 It also provisions a claim dynamically: a claim on the default StorageClass, mounted
 by a Job's pod (on the local provider, the real external-provisioner and hostpath-csi).
 
-Starts kind when a Docker or Podman engine answers, else the local control
-plane, and leaves it running so you can try more; `make cluster-down` stops it.
+With --cluster kind (`make demo CLUSTER=kind`) it starts kind; without --cluster, kind when a Docker or
+Podman engine answers, falling back to the local control plane (and saying why) when kind cannot start;
+with --cluster local, the local control plane. It leaves the cluster running so you can try more;
+`make cluster-down` stops it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 from pathlib import Path
 
 from e2e.harness import providers
-from e2e.harness.control import up
+from e2e.harness.control import up, up_kind
 from e2e.harness.k8s import VENV_BIN, Cluster, has_condition
 
 NAMESPACE = "demo"
@@ -33,20 +35,25 @@ def _run(cluster: Cluster, *args: str, expect: int = 0) -> None:
         print(f"(exit {inv.returncode}, as a CI step would fail)", flush=True)
 
 
-def start(state_dir: Path) -> Path:
+def start(state_dir: Path, choice: str | None) -> Path:
     state_file = state_dir / "cluster.json"
     if state_file.exists():
         state = json.loads(state_file.read_text())
         print(f"using the cluster recorded in {state_file}", file=sys.stderr)
         return Path(state["kubeconfig"])
     state_dir.mkdir(parents=True, exist_ok=True)
-    if providers.default_provider() == "kind":
-        kind = providers.KindProvider(name="cyclops-demo", workdir=state_dir)
-        kind.start()
-        state_file.write_text(json.dumps({**kind.state(), "kubeconfig": str(kind.kubeconfig)}))
-        print("kind cluster cyclops-demo ready", file=sys.stderr)
-        return kind.kubeconfig
-    print("no container engine answers: starting the local control plane (kwok nodes)", file=sys.stderr)
+    if choice == "kind" or (choice is None and providers.default_provider() == "kind"):
+        try:
+            kind = up_kind(state_dir)
+        except providers.ProviderUnavailable as exc:
+            if choice == "kind":
+                raise SystemExit(f"error: {exc}") from None
+            print(f"kind could not start ({exc}): falling back to the local control plane", file=sys.stderr)
+        else:
+            print("kind cluster cyclops-demo ready", file=sys.stderr)
+            return kind.kubeconfig
+    elif choice is None:
+        print("no container engine answers: starting the local control plane (kwok nodes)", file=sys.stderr)
     local = up(state_dir)
     print(f"cluster ready in {local.ready_seconds:.1f}s", file=sys.stderr)
     return Path(local.kubeconfig)
@@ -55,8 +62,9 @@ def start(state_dir: Path) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--state", default=".e2e")
-    state_dir = Path(parser.parse_args().state).resolve()
-    cluster = Cluster(start(state_dir))
+    parser.add_argument("--cluster", choices=["local", "kind"], default=None)
+    args = parser.parse_args()
+    cluster = Cluster(start(Path(args.state).resolve(), args.cluster))
     cluster.kubectl("create", "namespace", NAMESPACE, check=False)
     cluster.apply("pv-hostpath", name="demo-pv", namespace=NAMESPACE, size="10Gi")
     cluster.apply("job", name="pi", namespace=NAMESPACE, completions=3, parallelism=2)

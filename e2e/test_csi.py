@@ -9,7 +9,6 @@ cluster's default StorageClass, so on kind they run on its local-path provisione
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -92,10 +91,10 @@ def test_claim_on_an_immediate_class_is_provisioned_by_the_csi_stack(
 
     table = cluster.cyclops("details", "pv", pv_name).stdout
     rows = table_rows(table)
-    assert (rows["Provisioned By"], rows["Source"]) == (DRIVER, "type: csi")
+    assert (rows["Provisioned By"], rows["Source"]) == (DRIVER, "csi")
     assert re.search(rf"^\s+driver: {re.escape(DRIVER)}$", table, re.M)
     assert re.search(rf"^\s+volumeHandle: {re.escape(handle)}$", table, re.M)
-    assert pv_fields["sourceParameters"]["readOnly"] is False  # describe's ReadOnly: false when unset
+    assert pv_fields["sourceParameters"]["parameters"]["readOnly"] is False  # describe's ReadOnly: false when unset
 
 
 def test_claim_on_the_default_class_waits_for_its_first_consumer(cluster: Cluster, ns: str, name: str) -> None:
@@ -160,7 +159,7 @@ def test_a_generic_ephemeral_volume_claim_is_used_by_its_pod(cluster: Cluster, n
             ],
         },
     }
-    cluster.kubectl("create", "-f", "-", stdin=json.dumps(pod))
+    cluster.create(pod)
     cluster.wait_one("PersistentVolumeClaim", "scratchy-scratch", phase("Bound"), namespace=ns, timeout=60)
     running = cluster.wait_one("Pod", "scratchy", phase("Running"), namespace=ns, timeout=60)
 

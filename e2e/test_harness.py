@@ -113,6 +113,16 @@ def test_kind_start_and_stop_run_these_commands(monkeypatch: pytest.MonkeyPatch,
             f"--kubeconfig={kubeconfig}",
             "--image=kindest/node:v1.36.3",
         ],
+        [
+            "/venv/kubectl",
+            "--kubeconfig",
+            kubeconfig,
+            "wait",
+            "--for=condition=Ready",
+            "nodes",
+            "--all",
+            "--timeout=120s",
+        ],
         [str(fake_kind), "delete", "cluster", "--name=cy-test", f"--kubeconfig={kubeconfig}"],
     ]
     assert providers.adopt(kind.state()).name == "cy-test"

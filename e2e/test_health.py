@@ -26,7 +26,7 @@ def _pod_template(app: str) -> dict[str, Any]:
 
 
 def _create(cluster: Cluster, obj: dict[str, Any]) -> None:
-    cluster.kubectl("create", "-f", "-", stdin=json.dumps(obj))
+    cluster.create(obj)
 
 
 def _workload(cluster: Cluster, ns: str, kind: str, name: str, **spec: Any) -> None:

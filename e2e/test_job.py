@@ -191,7 +191,7 @@ def test_a_job_with_an_init_container_and_env_from_a_secret(cluster: Cluster, ns
             },
         },
     }
-    cluster.kubectl("create", "-f", "-", stdin=json.dumps(job))
+    cluster.create(job)
     cluster.wait_one("Job", "migrate", has_condition("Complete"), namespace=ns)
     doc = cluster.details_json("job", "migrate", "-n", ns)
     [pod] = doc["related"]["pods"]

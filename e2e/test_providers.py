@@ -69,3 +69,17 @@ def test_kind_provider_is_skipped_without_a_container_engine(tmp_path: Path) -> 
     ci = pytest_run(tmp_path / "ci", "--cluster=kind", JOB_TEST, env={**env, "CI": "true"})
     assert ci.returncode == 1
     assert "CI is set and no cluster provider is usable" in ci.stdout
+
+
+def test_the_provider_is_chosen_once_per_run(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An engine that starts answering in the middle of a run does not change the provider the tests see: it is
+    read from what the controller recorded when the run began, not asked of the machine again."""
+    from e2e import conftest
+    from e2e.harness import providers
+
+    chosen = conftest.provider_name(request.config)
+    other = "local" if chosen == "kind" else "kind"
+    monkeypatch.setattr(providers, "default_provider", lambda *a, **k: other)
+    monkeypatch.setattr(providers, "container_engine", lambda *a, **k: "docker")
+    assert conftest.provider_name(request.config) == chosen
+    assert conftest.run_info(request.config)["run"]  # and the run's id, which every object it creates carries

@@ -26,7 +26,7 @@ def test_a_pod_with_two_crash_looping_containers_is_failed_naming_a_container(cl
             "containers": [{"name": "app", "image": "busybox:1.36"}, {"name": "sidecar", "image": "busybox:1.36"}],
         },
     }
-    cluster.kubectl("create", "-f", "-", stdin=json.dumps(pod))
+    cluster.create(pod)
     statuses = [
         {"name": name, "image": "busybox:1.36", "imageID": "", "ready": False, "restartCount": 3, "state": WAITING}
         for name in ("app", "sidecar")

@@ -135,8 +135,7 @@ def test_wait_for_a_crd_to_be_established(cluster: Cluster, ns: str) -> None:
             ],
         },
     }
-    cluster.applied.append(crd)  # deleted by the cluster fixture's cleanup
-    cluster.kubectl("create", "-f", "-", stdin=json.dumps(crd))
+    cluster.create(crd)  # labelled with the run's id; deleted by the ns fixture's cleanup
     inv = cluster.cyclops("wait", "crd", f"things.{group}", "--timeout", "60s")
     assert inv.returncode == 0, inv.stderr
     assert inv.stdout == (

@@ -45,3 +45,22 @@ def section(text: str, title: str) -> list[list[str]]:
     if not m:
         return []
     return [line.split() for line in m.group(2).splitlines()]
+
+
+def describe_container(text: str, name: str) -> dict[str, str]:
+    """One container of `kubectl describe pod`: its `State`, `Last State` and `Restart Count`, and the Reason,
+    Exit Code and Message under each state as `State.Reason`, `Last State.Exit Code`, ..."""
+    m = re.search(rf"^  {re.escape(name)}:\n((?:    .*\n?)+)", text, re.M)
+    assert m, f"no container {name} in:\n{text}"
+    out: dict[str, str] = {}
+    under = ""
+    for line in m.group(1).splitlines():
+        top = re.match(r"^    ([A-Za-z][A-Za-z ]*):\s*(.*)$", line)
+        if top:
+            under = top.group(1) if top.group(1) in ("State", "Last State") else ""
+            out[top.group(1)] = top.group(2).strip()
+            continue
+        sub = re.match(r"^      ([A-Za-z][A-Za-z ]*):\s*(.*)$", line)
+        if sub and under:
+            out[f"{under}.{sub.group(1)}"] = sub.group(2).strip()
+    return out

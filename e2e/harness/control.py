@@ -1,6 +1,6 @@
-"""`make cluster` / `make cluster-down`: a local cluster that outlives this process.
+"""`make cluster` / `make cluster-down`: a cluster that outlives this process.
 
-    python -m e2e.harness.control up   --state .e2e
+    python -m e2e.harness.control up   --state .e2e [--cluster local|kind]
     python -m e2e.harness.control down --state .e2e
 
 `down` also stops what `make demo` started with another provider (kind),
@@ -17,7 +17,16 @@ import sys
 from pathlib import Path
 
 from .local import ClusterError, LocalCluster, build_binaries
-from .providers import adopt
+from .providers import KindProvider, ProviderUnavailable, adopt
+
+
+def up_kind(state_dir: Path) -> KindProvider:
+    """A kind cluster that outlives this process, recorded in state_dir (its kubeconfig in cluster.json)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    kind = KindProvider(name="cyclops-demo", workdir=state_dir)
+    kind.start()
+    (state_dir / "cluster.json").write_text(json.dumps({**kind.state(), "kubeconfig": str(kind.kubeconfig)}))
+    return kind
 
 
 def up(state_dir: Path, nodes: int = 1) -> LocalCluster:
@@ -33,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["up", "down", "build"])
     parser.add_argument("--state", default=".e2e", help="directory for kubeconfig and cluster.json")
     parser.add_argument("--nodes", type=int, default=1)
+    parser.add_argument("--cluster", choices=["local", "kind"], default="local")
     args = parser.parse_args(argv)
     state_dir = Path(args.state).resolve()
     state_file = state_dir / "cluster.json"
@@ -57,6 +67,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    if args.cluster == "kind":
+        try:
+            kind = up_kind(state_dir)
+        except ProviderUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"kind cluster {kind.name} ready; kubeconfig: {kind.kubeconfig}", file=sys.stderr)
+        return 0
     try:
         cluster = up(state_dir, args.nodes)
     except ClusterError as exc:

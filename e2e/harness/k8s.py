@@ -46,6 +46,7 @@ class Invocation:
 class Cluster:
     kubeconfig: Path
     context: str | None = None
+    run: str = "adhoc"  # the run's id: every object this cluster handle creates carries it (RUN_LABEL)
     invocations: list[Invocation] = field(default_factory=list)
     applied: list[Obj] = field(default_factory=list)
 
@@ -122,12 +123,24 @@ class Cluster:
 
     def apply(self, template: str, **params: Any) -> list[Obj]:
         """Render a fixture template and apply it with server-side apply."""
-        objects = Template.load(template).render(**params)
+        objects = [self.labelled(o) for o in Template.load(template).render(**params)]
         self.kubectl(
             "apply", "--server-side", f"--field-manager={FIELD_MANAGER}", "-f", "-", stdin=yaml.safe_dump_all(objects)
         )
         self.applied.extend(objects)
         return objects
+
+    def labelled(self, obj: Obj) -> Obj:
+        """The object with this run's label (the session sweeps and checks by it)."""
+        meta = obj.setdefault("metadata", {})
+        meta["labels"] = {**(meta.get("labels") or {}), "cyclops-e2e/run": self.run}
+        return obj
+
+    def create(self, obj: Obj) -> Obj:
+        """Create one object, labelled with this run's id; a cluster-scoped one is deleted by cleanup()."""
+        self.kubectl("create", "-f", "-", stdin=json.dumps(self.labelled(obj)))
+        self.applied.append(obj)
+        return obj
 
     def cleanup(self) -> None:
         """Delete the cluster-scoped objects this test applied (namespaced ones go with the namespace)."""

