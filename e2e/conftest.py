@@ -205,6 +205,8 @@ def ns(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     cluster.invocations.clear()
     cluster.applied.clear()
     cluster.core.create_namespace({"metadata": {"name": name, "labels": {**CREATED_BY, RUN_LABEL: cluster.run}}})
+    # Pods are admitted only once the namespace's default ServiceAccount exists (a real cluster's admission).
+    cluster.wait_one("ServiceAccount", "default", lambda _: True, namespace=name, timeout=30)
     request.node.cyclops_ns = name
     try:
         yield name

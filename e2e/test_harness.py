@@ -61,6 +61,7 @@ def test_kind_start_and_stop_run_these_commands(monkeypatch: pytest.MonkeyPatch,
     """pytest-kind's KindCluster is driven with our kind and kubectl binaries."""
     import pytest_kind.cluster as kind_cluster
 
+    monkeypatch.delenv(providers.OFFLINE, raising=False)  # the provider outside the offline namespace
     calls: list[list[str]] = []
 
     def check_output(cmd, **kwargs):

@@ -21,7 +21,10 @@ MIN_READY = 8  # seconds: long enough to look inside the window, short enough fo
 def _pod_template(app: str) -> dict[str, Any]:
     return {
         "metadata": {"labels": {"app": app, **CREATED_BY}},
-        "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "app", "image": "busybox:1.36"}]},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sleep", "3600"]}],
+        },
     }
 
 

@@ -37,12 +37,15 @@ def _pod(cluster: Cluster, ns: str, name: str, containers: list[dict[str, Any]],
     )
 
 
-def _waiting(reason: str, container: str = "main", init: bool = False) -> Callable[[dict[str, Any]], bool]:
+def _waiting(
+    reason: str, container: str = "main", init: bool = False, restarts: int = 0
+) -> Callable[[dict[str, Any]], bool]:
     key = "initContainerStatuses" if init else "containerStatuses"
 
     def check(pod: dict[str, Any]) -> bool:
         for status in pod.get("status", {}).get(key) or []:
-            if status["name"] == container and (status.get("state", {}).get("waiting") or {}).get("reason") == reason:
+            waiting = (status.get("state", {}).get("waiting") or {}).get("reason")
+            if status["name"] == container and waiting == reason and status.get("restartCount", 0) >= restarts:
                 return True
         return False
 
@@ -52,6 +55,12 @@ def _waiting(reason: str, container: str = "main", init: bool = False) -> Callab
 def _status(pod: dict[str, Any], name: str, init: bool = False) -> dict[str, Any]:
     key = "initContainerStatuses" if init else "containerStatuses"
     return next(s for s in pod["status"][key] if s["name"] == name)
+
+
+def _steady(pod: dict[str, Any]) -> tuple[Any, ...]:
+    """What a crash-looping container's status says between two restarts."""
+    status = _status(pod, "main")
+    return status.get("restartCount"), (status.get("state", {}).get("waiting") or {}).get("reason")
 
 
 def _container(doc: dict[str, Any], name: str) -> dict[str, Any]:
@@ -79,21 +88,28 @@ def test_image_pull_failure_is_errimagepull_then_imagepullbackoff(cluster: Clust
 
 def test_crash_loop_shows_restarts_and_the_last_exit_code(cluster: Cluster, ns: str) -> None:
     _pod(cluster, ns, "crasher", [{"name": "main", "image": IMAGE, "command": ["sh", "-c", "exit 3"]}])
-    pod = cluster.wait_one("Pod", "crasher", _waiting("CrashLoopBackOff"), namespace=ns, timeout=120)
-    status = _status(pod, "main")
+    crash_looping = _waiting("CrashLoopBackOff", restarts=2)
+    for _ in range(5):  # the kubelet restarts it between back-offs: compare during one back-off
+        before = cluster.wait_one("Pod", "crasher", crash_looping, namespace=ns, timeout=180)
+        doc = cluster.details_json("pod", "crasher", "-n", ns)
+        described = describe_container(cluster.describe("pod", "crasher", ns), "main")
+        after = cluster.get("pod", "crasher", ns)
+        if _steady(after) == _steady(before):
+            break
+    else:
+        pytest.fail("the container never stayed in one back-off long enough to compare")
+    status = _status(after, "main")
     assert status["lastState"]["terminated"]["exitCode"] == 3
 
-    doc = cluster.details_json("pod", "crasher", "-n", ns)
     main = _container(doc, "main")
     assert (main["state"], main["reason"]) == ("waiting", "CrashLoopBackOff")
-    assert main["restartCount"] >= status["restartCount"] >= 1
+    assert main["restartCount"] == status["restartCount"] >= 2
     assert main["lastTermination"]["exitCode"] == 3
     assert main["lastTermination"]["reason"] == status["lastState"]["terminated"]["reason"] == "Error"
     assert (doc["status"], doc["statusReason"]) == ("failed", "container main: CrashLoopBackOff")
-    described = describe_container(cluster.describe("pod", "crasher", ns), "main")
     assert (described["State"], described["State.Reason"]) == ("Waiting", "CrashLoopBackOff")
     assert (described["Last State"], described["Last State.Exit Code"]) == ("Terminated", "3")
-    assert int(described["Restart Count"]) >= 1
+    assert int(described["Restart Count"]) == status["restartCount"]
     wide = cluster.cyclops("details", "pod", "crasher", "-n", ns, "-o", "wide").stdout
     assert re.search(r"last: Error, exit 3", wide)
 

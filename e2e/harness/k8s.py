@@ -63,6 +63,7 @@ class Cluster:
             "PersistentVolumeClaim": (self.core.list_namespaced_persistent_volume_claim, True),
             "PersistentVolume": (self.core.list_persistent_volume, False),
             "Event": (self.core.list_namespaced_event, True),
+            "ServiceAccount": (self.core.list_namespaced_service_account, True),
             "Namespace": (self.core.list_namespace, False),
             "Deployment": (apps.list_namespaced_deployment, True),
             "StatefulSet": (apps.list_namespaced_stateful_set, True),

@@ -103,6 +103,7 @@ log "assembling the node"
 node="$work/node"
 mkdir -p "$node/usr/bin" "$node/kind/manifests" "$node/etc/cni/net.d" "$node/opt/cni" "$node/usr/local/bin"
 cp -r "$kind_dir/base-files/." "$node/"
+chmod 0755 "$node/usr/local/bin/"* "$node/kind/bin/"*  # the module cache keeps no executable bits
 cp "$kind_bin/kubeadm" "$kind_bin/kubelet" "$kind_bin/kubectl" "$node/usr/bin/"
 echo "$kube" >"$node/kind/version"
 ln -s /usr/lib/cni "$node/opt/cni/bin"
@@ -131,19 +132,37 @@ python3 "$here/storage_manifest.py" "$(cd "$here/stack" && go list -m -f '{{.Dir
 
 docker run -d --name cyclops-node-build --privileged --network none --entrypoint sleep "$base" infinity >/dev/null
 tar -C "$node" -c . | docker cp - cyclops-node-build:/
-docker exec cyclops-node-build sh -c 'ctr oci spec >/etc/containerd/cri-base.json; mkdir -p /var/lib/containerd'
+# What kind's base image Dockerfile does after installing its packages: only the services a node needs,
+# journald without kmsg, containerd's base runtime spec with kind's product-files hook.
+docker exec cyclops-node-build bash -euc '
+    find /lib/systemd/system/sysinit.target.wants/ -name systemd-tmpfiles-setup.service -delete
+    rm -f /lib/systemd/system/multi-user.target.wants/* /etc/systemd/system/*.wants/* \
+        /lib/systemd/system/local-fs.target.wants/* /lib/systemd/system/sockets.target.wants/*udev* \
+        /lib/systemd/system/sockets.target.wants/*initctl* /lib/systemd/system/basic.target.wants/*
+    echo ReadKMsg=no >>/etc/systemd/journald.conf
+    ln -sf /usr/lib/systemd/systemd /sbin/init
+    systemctl enable kubelet.service containerd.service undo-mount-hacks.service >/dev/null 2>&1
+    systemctl mask systemd-binfmt.service >/dev/null 2>&1
+    mkdir -p /etc/kubernetes/manifests /var/lib/containerd
+    ctr oci spec \
+        | jq ".hooks.createContainer[.hooks.createContainer | length] |= . + {\"path\": \"/kind/bin/mount-product-files.sh\"}" \
+        | jq "del(.process.rlimits)" >/etc/containerd/cri-base.json'
 docker exec -d cyclops-node-build sh -c 'containerd >/var/log/containerd-build.log 2>&1'
 for _ in $(seq 100); do
     docker exec cyclops-node-build ctr version >/dev/null 2>&1 && break
     sleep 0.2
 done
 log "importing ${#images[@]} images into the node's containerd"
-docker save "${images[@]}" | docker exec -i cyclops-node-build \
-    ctr -n k8s.io images import --no-unpack --label io.cri-containerd.pinned=pinned -
+docker save "${images[@]}" | docker exec -i cyclops-node-build ctr -n k8s.io images import --no-unpack - >/dev/null
+# Pinned, so that the kubelet's image garbage collection never removes what cannot be pulled again.
+for name in "${images[@]}"; do
+    docker exec cyclops-node-build ctr -n k8s.io images label "$name" io.cri-containerd.pinned=pinned >/dev/null
+done
 docker exec cyclops-node-build sh -c 'pkill containerd; sleep 1; rm -f /var/log/containerd-build.log'
 docker commit \
     --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' \
-    --change 'STOPSIGNAL SIGRTMIN+3' --change 'ENV container=docker' \
+    --change 'ENV container=docker' \
     cyclops-node-build "$tag" >/dev/null
+docker image prune -f >/dev/null  # the images an earlier, interrupted build left untagged
 log "built $tag in $((SECONDS - started))s"
 echo "$tag"
