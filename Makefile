@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STATE := .e2e
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # pytest-xdist workers (one shared cluster); the e2e tests mostly wait on the cluster, so more than the cores.
-WORKERS ?= 4
+WORKERS ?= 6
 # The Kubernetes minor of the local control plane: empty for the newest (e2e/controlplane/go.mod),
 # or one with its own e2e/controlplane/v1.N/go.mod, e.g. `make e2e KUBE_VERSION=1.34`.
 KUBE_VERSION ?=

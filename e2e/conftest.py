@@ -175,7 +175,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if "unavailable" in state:
         return
     provider = providers.adopt(state)
-    left = sweep(Cluster(provider.kubeconfig, provider.context), run_info(config)["run"])
+    left = sweep(
+        Cluster(provider.kubeconfig, provider.context), run_info(config)["run"], state["provider"] == "existing"
+    )
     if left:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         line = f"objects of this run were left in the cluster and could not be deleted: {', '.join(left)}"
@@ -189,12 +191,24 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     provider.stop()
 
 
-def sweep(cluster: Cluster, run: str) -> list[str]:
-    """Delete every object labelled with this run's id that is still there, then list what remains."""
+def sweep(cluster: Cluster, run: str, wait_for_namespaces: bool) -> list[str]:
+    """Delete every object labelled with this run's id that is still there, then list what remains.
+
+    On a cluster the run does not own (`existing`) namespaces are waited for until they are gone; on one it
+    is about to delete (local, kind), a namespace that is terminating counts as deleted.
+    """
     selector = f"{RUN_LABEL}={run}"
-    cluster.kubectl("delete", SWEPT, "-l", selector, "--ignore-not-found", "--wait=true", "--timeout=120s", check=False)
-    listed = cluster.kubectl("get", SWEPT, "-l", selector, "-o", "name", check=False)
-    return listed.stdout.split() if listed.returncode == 0 else [f"(listing failed: {listed.stderr.strip()})"]
+    cluster.kubectl("delete", SWEPT, "-l", selector, "--ignore-not-found", "--wait=false", check=False)
+    kinds = SWEPT if wait_for_namespaces else SWEPT.removeprefix("namespaces,")
+    cluster.kubectl("wait", "--for=delete", kinds, "-l", selector, "--timeout=120s", check=False)
+    listed = cluster.kubectl("get", SWEPT, "-l", selector, "-o", "json", check=False)
+    if listed.returncode != 0:
+        return [f"(listing failed: {listed.stderr.strip()})"]
+    return [
+        f"{item['kind']}/{item['metadata']['name']}"
+        for item in listed.json()["items"]
+        if wait_for_namespaces or item["kind"] != "Namespace" or not item["metadata"].get("deletionTimestamp")
+    ]
 
 
 @pytest.fixture

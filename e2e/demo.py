@@ -87,8 +87,11 @@ def main() -> int:
     volume = cluster.get("pvc", "data", NAMESPACE)["spec"]["volumeName"]
     _run(cluster, "details", "pv", volume)
     kubeconfig = os.path.relpath(cluster.kubeconfig)
+    enter = ""
+    if os.environ.get(providers.OFFLINE) == "1":
+        enter = "\n  (the kind cluster is in its own network namespace: run these in `ip netns exec cyclops-kind bash`)"
     print(f"""
-Try more (kubectl and the plugin are in {os.path.relpath(VENV_BIN)}):
+Try more (kubectl and the plugin are in {os.path.relpath(VENV_BIN)}):{enter}
   export PATH=$PWD/{os.path.relpath(VENV_BIN)}:$PATH KUBECONFIG=$PWD/{kubeconfig}
   kubectl cyclops details pvc -n {NAMESPACE} -o yaml
   kubectl cyclops details storageclass standard

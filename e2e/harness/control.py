@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             LocalCluster.from_state(state).stop()
         shutil.rmtree(state_dir, ignore_errors=True)
-        print("local cluster stopped", file=sys.stderr)
+        print("cluster stopped", file=sys.stderr)
         return 0
     if state_file.exists():
         print(

@@ -122,9 +122,9 @@ class Cluster:
 
     # ------------------------------------------------------------ objects
 
-    def apply(self, template: str, **params: Any) -> list[Obj]:
-        """Render a fixture template and apply it with server-side apply."""
-        objects = [self.labelled(o) for o in Template.load(template).render(**params)]
+    def apply(self, template: str, only: Callable[[Obj], bool] | None = None, **params: Any) -> list[Obj]:
+        """Render a fixture template and apply it (with `only`, the objects it selects) with server-side apply."""
+        objects = [self.labelled(o) for o in Template.load(template).render(**params) if only is None or only(o)]
         self.kubectl(
             "apply", "--server-side", f"--field-manager={FIELD_MANAGER}", "-f", "-", stdin=yaml.safe_dump_all(objects)
         )
