@@ -155,11 +155,12 @@ def server_version(cluster: Cluster) -> str:
 def _kubernetes_version_in_junit(
     request: pytest.FixtureRequest, record_property: Callable[[str, object], None]
 ) -> None:
-    """Each e2e test's JUnit entry carries the provider and the Kubernetes version it ran against (`provider` and
-    `kubernetes` properties)."""
-    if request.node.get_closest_marker("e2e") and "cluster" in request.fixturenames:
+    """Each e2e test's JUnit entry carries the run's provider (`provider`) and, where it uses the cluster, the
+    Kubernetes version it ran against (`kubernetes`)."""
+    if request.node.get_closest_marker("e2e"):
         record_property("provider", provider_name(request.config))
-        record_property("kubernetes", request.getfixturevalue("server_version"))
+        if "cluster" in request.fixturenames:
+            record_property("kubernetes", request.getfixturevalue("server_version"))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -47,6 +47,8 @@ if docker image inspect "$tag" >/dev/null 2>&1; then
     exit 0
 fi
 
+# Node images of earlier inputs are 1.3 GB each: keep only the one being built.
+docker images --format '{{.Repository}}:{{.Tag}}' cyclops.local/kind-node | grep -vxF "$tag" | xargs -r docker rmi >/dev/null || true
 started=$SECONDS
 work=$(mktemp -d)
 trap 'rm -rf "$work"; docker rm -f cyclops-node-build >/dev/null 2>&1 || true' EXIT
