@@ -51,6 +51,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if here in Path(item.fspath).parents:
             item.add_marker(pytest.mark.e2e)
+            item.user_properties.append(("provider", provider_name(config)))  # every entry, skipped ones too
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
@@ -155,12 +156,10 @@ def server_version(cluster: Cluster) -> str:
 def _kubernetes_version_in_junit(
     request: pytest.FixtureRequest, record_property: Callable[[str, object], None]
 ) -> None:
-    """Each e2e test's JUnit entry carries the run's provider (`provider`) and, where it uses the cluster, the
-    Kubernetes version it ran against (`kubernetes`)."""
-    if request.node.get_closest_marker("e2e"):
-        record_property("provider", provider_name(request.config))
-        if "cluster" in request.fixturenames:
-            record_property("kubernetes", request.getfixturevalue("server_version"))
+    """Each e2e test's JUnit entry that uses the cluster carries the Kubernetes version it ran against
+    (`kubernetes`); the provider (`provider`) is added to every entry at collection."""
+    if request.node.get_closest_marker("e2e") and "cluster" in request.fixturenames:
+        record_property("kubernetes", request.getfixturevalue("server_version"))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

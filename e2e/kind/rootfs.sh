@@ -36,7 +36,7 @@ if [[ -f "$dest/complete" ]]; then
 fi
 tmp=$(mktemp -d "$root/.rootfs-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-log "cold cache: mmdebstrap $SUITE with ${#PACKAGES[@]} packages into $dest (about 6 minutes)"
+log "cold cache: mmdebstrap $SUITE with ${#PACKAGES[@]} packages into $dest (about a minute)"
 started=$SECONDS
 include=$(IFS=,; echo "${PACKAGES[*]}")
 mmdebstrap --quiet --variant=minbase --include="$include" \
