@@ -188,6 +188,7 @@ class Expr:
     steps: tuple[Step, ...] | None = field(default=None, compare=False, repr=False)
     default: Any = None
     single: bool = field(default=False, compare=False, repr=False)  # keys and indexes only: at most one match
+    keys: tuple[str, ...] | None = field(default=None, compare=False, repr=False)  # keys only: a direct walk
 
     @classmethod
     def compile(cls, source: str, fast: bool = True) -> Expr:
@@ -195,7 +196,8 @@ class Expr:
             raise ExpressionError(f"expected a JSONPath string, got {type(source).__name__}")
         steps = plain_steps(source) if fast else None
         if steps is not None:
-            return cls(source, None, steps, single=all(isinstance(s, str | int) for s in steps))
+            keys = steps if all(isinstance(s, str) for s in steps) else None
+            return cls(source, None, steps, single=all(isinstance(s, str | int) for s in steps), keys=keys)  # type: ignore[arg-type]
         try:
             compiled = _parser().parse(translate(source))
         except Exception as exc:  # jsonpath-ng raises bare Exception subclasses from ply
@@ -238,6 +240,14 @@ class Expr:
         return found
 
     def value(self, obj: Any) -> Any:
+        if self.keys is not None:  # most paths: `.spec.x.y`, walked without building a list of matches
+            for key in self.keys:
+                if not isinstance(obj, dict):
+                    return self.default
+                obj = obj.get(key)
+                if obj is None:
+                    return self.default
+            return obj
         if self.single:
             found = self.values(obj)
             return found[0] if found else None
