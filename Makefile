@@ -45,7 +45,7 @@ kind-stack: ## Install (Debian) and build (or find cached) the offline kind stac
 
 cluster: venv $(if $(filter kind,$(CLUSTER)),kind-stack) ## Start a cluster in the background (CLUSTER=local|kind); kubeconfig in .e2e/kubeconfig
 	$(IN_CLUSTER_NS_KEEP) $(BIN)/python -m e2e.harness.control up --state $(STATE) $(if $(CLUSTER),--cluster $(CLUSTER))
-	@echo "try: $(if $(filter kind,$(CLUSTER)),ip netns exec cyclops-kind )kubectl --kubeconfig $(STATE)/kubeconfig get nodes   (kubectl is in $(BIN))"
+	@echo "try: $(if $(filter kind,$(CLUSTER)),ip netns exec cyclops-kind )kubectl --kubeconfig $(STATE)/$(if $(filter kind,$(CLUSTER)),cyclops-demo/)kubeconfig get nodes   (kubectl is in $(BIN))"
 
 cluster-down: venv ## Stop the cluster started by `make cluster` or `make demo` and remove its files
 	@if ip netns list 2>/dev/null | grep -qw cyclops-kind; then \
