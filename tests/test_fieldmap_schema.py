@@ -215,7 +215,8 @@ def _mutate(doc: Any, data: st.DataObject) -> Any:
         if action == "replace":
             return {**doc, key: data.draw(_VALUES)}
         if action == "add":
-            return {**doc, data.draw(st.text(min_size=1, max_size=8)): data.draw(_VALUES)}
+            key = data.draw(st.one_of(st.text(min_size=1, max_size=8), st.integers(), st.booleans()))  # YAML keys
+            return {**doc, key: data.draw(_VALUES)}
         return {**doc, key: _mutate(doc[key], data)}
     if isinstance(doc, list) and doc:
         i = data.draw(st.integers(0, len(doc) - 1))

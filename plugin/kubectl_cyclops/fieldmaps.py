@@ -150,20 +150,15 @@ def _said(exc: Any) -> str:
     if exc.rule in ("oneOf", "anyOf", "not", "minProperties", "maxProperties") and "description" in definition:
         return str(definition["description"])
     if exc.rule == "additionalProperties":
-        unknown = sorted(set(exc.value) - set(definition.get("properties", {})))
+        unknown = sorted(str(k) for k in set(exc.value) - set(definition.get("properties", {})))  # YAML keys: any type
         return f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(definition.get('properties', {})))}"
     if exc.rule == "required":
         missing = [k for k in definition.get("required", []) if k not in exc.value]
         return f"missing required key(s) {', '.join(missing)}"
     if exc.rule == "const":
-        return f"must be {orjson_dumps(definition['const'])}"
+        const = definition["const"]
+        return f"must be {str(const).lower() if isinstance(const, bool) else const}"
     return message
-
-
-def orjson_dumps(value: Any) -> str:
-    import orjson
-
-    return orjson.dumps(value).decode()
 
 
 class _Library(NamedTuple):
