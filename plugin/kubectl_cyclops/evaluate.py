@@ -7,7 +7,7 @@ fields show in a view, and how a value reads in a table or in JSON, is
 rendering's business (render.py); no output view reaches this module.
 
 Rule semantics (README: Status rules): rules are tried in order, the common
-common rules of `_library.yaml` first; a rule holds when all its conditions hold. A
+rules of `_library.yaml` first; a rule holds when all its conditions hold. A
 condition over a path with several values holds when `any` value satisfies it
 (the default) or, with `match: all`, when every value does; a path with no
 value is one missing value. With `forEach`, the conditions are tried against
@@ -48,7 +48,7 @@ class Values(Mapping[str, Any]):
     def of(self, field: Field) -> Any:
         """The value of one of the fields (read once: a miss is the common case, so no exception for it)."""
         value = self._read.get(field.name, _UNREAD)
-        if value is _UNREAD:
+        if value is _UNREAD:  # a field's `ifAbsent` is its path's, compiled in: the API omits zero counts
             paths = field.paths
             value = paths[0].value(self._obj) if len(paths) == 1 else [p.value(self._obj) for p in paths]
             self._read[field.name] = value
@@ -183,13 +183,6 @@ def status_of(
                 event = next((e for c, e in zip(rule.when, read, strict=True) if c.on_event), last_event(events))
                 return rule.status, reason_of(rule.reason, target, event) or _default_reason(rule, target)
     return field_map.otherwise, reason_of(field_map.otherwise_reason, obj, last_event(events))
-
-
-def extract(field: Field, obj: dict[str, Any]) -> Any:
-    """The value its paths read (a field's `ifAbsent` is its path's, compiled in: the API omits zero counts)."""
-    if len(field.paths) == 1:
-        return field.paths[0].value(obj)
-    return [p.value(obj) for p in field.paths]
 
 
 def evaluate(

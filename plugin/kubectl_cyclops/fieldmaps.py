@@ -25,9 +25,7 @@ from .expr import Expr, ExpressionError
 
 API_VERSION = "kubectl-cyclops/v1"
 ENV_VAR = "KUBECTL_CYCLOPS_FIELD_MAPS"
-STATUSES = ("healthy", "progressing", "failed", "unknown")
 OPERATORS = ("equals", "notEquals", "greaterThan", "lessThan", "in", "exists", "olderThan")
-VIEWS = ("table", "wide", "json")
 DEFAULT_SHOW = frozenset({"table", "json"})
 GENERIC = ("*", "*")
 LIBRARY = "_library.yaml"
@@ -164,7 +162,6 @@ def _said(exc: Any) -> str:
 class _Library(NamedTuple):
     field_sets: dict[str, Any]
     relations: dict[str, Any]
-    rules: Any
 
 
 class _Parser:
@@ -405,7 +402,7 @@ class FieldMaps:
         if self._library is None:
             source = f"builtin:{LIBRARY}"
             doc = read(self._builtin / LIBRARY, source, kind="FieldMapLibrary", check=False)
-            self._library = _Library(doc["fieldSets"], doc["relationTemplates"], doc["commonRules"])
+            self._library = _Library(doc["fieldSets"], doc["relationTemplates"])
             self._common = _Parser(source, self._library).rules(doc["commonRules"], "commonRules")
         return self._library
 

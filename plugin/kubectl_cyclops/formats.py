@@ -344,7 +344,8 @@ def identity(value: Any, now: datetime) -> Any:
 
 class Formatter(NamedTuple):
     """A format: its table and JSON sides, how many paths it reads (`paths`: least, most or None for
-    any number) and whether it takes `args`. The loader checks a field's paths and args against these."""
+    any number) and whether it takes `args`. The schema checks a map's fields against the same rules, and
+    tests/test_fieldmap_schema.py checks that the two agree."""
 
     table: Callable[..., Any]
     json: Callable[..., Any] = identity
