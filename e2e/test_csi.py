@@ -72,10 +72,11 @@ def test_claim_on_an_immediate_class_is_provisioned_by_the_csi_stack(
 
     pv_doc = cluster.details_json("pv", pv_name)
     pv_fields = pv_doc["fields"]
-    assert (pv_fields["source"], pv_fields["csiDriver"], pv_fields["csiVolumeHandle"]) == ("csi", DRIVER, handle)
+    csi = pv_fields["sourceParameters"]["parameters"]
+    assert (pv_fields["sourceParameters"]["source"], csi["driver"], csi["volumeHandle"]) == ("csi", DRIVER, handle)
     assert pv_fields["provisionedBy"] == DRIVER
-    assert pv_fields["csiVolumeAttributes"] == pv["spec"]["csi"]["volumeAttributes"]
-    assert pv_fields["csiVolumeAttributes"]["kind"] == "directory"
+    assert csi["volumeAttributes"] == pv["spec"]["csi"]["volumeAttributes"]
+    assert csi["volumeAttributes"]["kind"] == "directory"
     assert (pv_fields["claim"], pv_fields["reclaimPolicy"]) == (f"{ns}/{name}", "Delete")
     [pv_claim] = pv_doc["related"]["claim"]
     assert pv_claim["name"] == name
@@ -87,7 +88,7 @@ def test_claim_on_an_immediate_class_is_provisioned_by_the_csi_stack(
     assert described["StorageClass"] == pv_fields["storageClass"] == name
     assert described["Reclaim Policy"] == pv_fields["reclaimPolicy"]
     assert source["Type"].startswith("CSI")  # CSI (a Container Storage Interface (CSI) volume source)
-    assert (source["Driver"], source["VolumeHandle"]) == (pv_fields["csiDriver"], pv_fields["csiVolumeHandle"])
+    assert (source["Driver"], source["VolumeHandle"]) == (csi["driver"], csi["volumeHandle"])
 
     table = cluster.cyclops("details", "pv", pv_name).stdout
     rows = table_rows(table)

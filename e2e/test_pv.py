@@ -23,7 +23,7 @@ def test_hostpath_pv_binds_and_details_match_api_and_describe(cluster: Cluster, 
     assert fields["claim"] == f"{ns}/{name}-claim"
     assert fields["reclaimPolicy"] == "Retain"
     assert fields["storageClass"] == f"{name}-class"
-    assert (fields["source"], fields["hostPath"]) == ("hostPath", pv["spec"]["hostPath"]["path"])
+    assert fields["sourceParameters"] == {"source": "hostPath", "parameters": pv["spec"]["hostPath"]}
     [claim] = doc["related"]["claim"]
     assert (claim["name"], claim["namespace"], claim["status"]) == (f"{name}-claim", ns, "healthy")
     assert claim["fields"]["phase"] == "Bound"
@@ -59,8 +59,7 @@ def test_local_pv_shows_node_affinity(cluster: Cluster, name: str) -> None:
 
     doc = cluster.details_json("persistentvolumes", name)
     assert doc["status"] == "healthy"
-    assert doc["fields"]["source"] == "local"
-    assert doc["fields"]["localPath"] == "/mnt/cyclops-e2e"
+    assert doc["fields"]["sourceParameters"] == {"source": "local", "parameters": {"path": "/mnt/cyclops-e2e"}}
     assert doc["fields"]["phase"] == "Available"
     assert doc["fields"]["claim"] is None
     assert doc["related"]["claim"] == []

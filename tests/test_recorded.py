@@ -89,7 +89,7 @@ def test_pv_facts(replay) -> None:
     assert doc["fields"]["capacity"] == pv["spec"]["capacity"]["storage"] == "10Gi"
     assert doc["fields"]["capacityBytes"] == 10 * 2**30
     assert doc["fields"]["claim"] == f"{pv['spec']['claimRef']['namespace']}/{pv['spec']['claimRef']['name']}"
-    assert doc["fields"]["source"] == "hostPath"
+    assert doc["fields"]["sourceParameters"] == {"source": "hostPath", "parameters": pv["spec"]["hostPath"]}
     assert doc["related"]["storageClass"][0]["fields"]["provisioner"] == "kubernetes.io/no-provisioner"
     table = replay("pv")[0].stdout
     assert "Access Modes:    RWO" in table

@@ -290,7 +290,12 @@ class _Parser:
             minus = self.operand(minus, f"{where}.minus") if isinstance(minus, dict) else float(minus)
         on_event = "lastEvent" in doc
         # The map's apiDefaults describe the object, not its events.
-        path = self.expr(doc["lastEvent"], f"{where}.lastEvent") if on_event else self.rule_expr(doc["path"], where)
+        if on_event:
+            path = self.expr(doc["lastEvent"], f"{where}.lastEvent")
+        elif "condition" in doc:  # the schema allows a type name only: it cannot break out of the quotes
+            path = self.rule_expr(f'.status.conditions[?(@.type=="{doc["condition"]}")].status', f"{where}.condition")
+        else:
+            path = self.rule_expr(doc["path"], where)
         return Condition(path, op, operand, doc.get("match", "any"), minus, on_event, tuple(doc.get("ofReasons", ())))
 
     def template(self, raw: Any, where: str) -> Template | None:
