@@ -76,6 +76,13 @@ SCENARIOS: dict[str, tuple[list[str], str | None]] = {
     "pod-restarted": (["details", "pod", "crashy", "-n", NS], "failed"),
     "pod-terminating": (["details", "pod", "leaving", "-n", NS], "progressing"),
     "crd-generic": (["details", "crontabs", "nightly", "-n", NS], "unknown"),
+    # status through relations: pods that cannot start or keep crashing (stuck_workloads)
+    "job-stuck": (["details", "job", "pull-fails", "-n", NS], "failed"),
+    "deployment-crashloop": (["details", "deploy", "crashloop", "-n", NS], "failed"),
+    "deployment-rollout": (["details", "deploy", "rolling", "-n", NS], "progressing"),
+    "replicaset-crashloop": (["details", "rs", "{crashloop_rs}", "-n", NS], "failed"),
+    "statefulset-crashloop": (["details", "sts", "crashdb", "-n", NS], "failed"),
+    "daemonset-stuck": (["details", "ds", "stuck-agent", "-n", NS], "failed"),
     "crd-user-map": (["details", "ct/nightly", "-n", NS, "--field-maps", "tests/crd-fieldmaps"], "healthy"),
     "list-jobs": (["details", "jobs", "-n", NS], None),
     "list-jobs-paged": (["details", "jobs", "-n", NS], None),  # recorded with PAGE_SIZE = PAGED
@@ -165,12 +172,13 @@ def prepare(c: Cluster) -> dict[str, str]:
     c.kubectl("rollout", "status", "daemonset/agent", "-n", NS, "--timeout=60s")
     c.wait("Pod", lambda ps: bool(ps) and phase("Running")(ps[0]), namespace=NS, labels="app=envy")
     agentless_pods(c)
+    broken = stuck_workloads(c)
     c.wait_one("PodDisruptionBudget", "web", lambda o: o.get("status", {}).get("currentHealthy") == 2, namespace=NS)
     c.wait_one("HorizontalPodAutoscaler", "db", has_condition("ScalingActive", "False"), namespace=NS, timeout=90)
     pods = c.kubectl("get", "pods", "-n", NS, "-l", "job-name=done", "-o", "name").stdout.split()
     rs = c.kubectl("get", "rs", "-n", NS, "-l", "app=web", "-o", "name").stdout.split()
     dynamic_pv = c.get("pvc", "rec-dynamic", NS)["spec"]["volumeName"]
-    return {"pod": pods[0].split("/", 1)[1], "replicaset": rs[0].split("/", 1)[1], "dynamic_pv": dynamic_pv}
+    return {"pod": pods[0].split("/", 1)[1], "replicaset": rs[0].split("/", 1)[1], "dynamic_pv": dynamic_pv, **broken}
 
 
 AGENTLESS = "no-agent-here"  # a node name no kwok or kubelet manages: only this script writes these pods' status
@@ -208,6 +216,102 @@ def agentless_pods(c: Cluster) -> None:
     status = {"status": {"phase": "Running", "startTime": started, "containerStatuses": [restarted]}}
     c.kubectl("patch", "pod", "crashy", "-n", NS, "--subresource=status", "--type=merge", "-p", json.dumps(status))
     c.kubectl("delete", "pod", "leaving", "-n", NS, "--wait=false")
+
+
+IMAGE = "busybox:1.36"
+
+
+def _workload(kind: str, name: str, pod_spec: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    api = "batch/v1" if kind == "Job" else "apps/v1"
+    labels = {"app": name}
+    selector = {} if kind == "Job" else {"selector": {"matchLabels": labels}}
+    template = {"metadata": {"labels": labels}, "spec": pod_spec}
+    return {
+        "apiVersion": api,
+        "kind": kind,
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {**spec, **selector, "template": template},
+    }
+
+
+def _pod_status(c: Cluster, pod: str, container: str, state: dict[str, Any], pod_phase: str = "Pending") -> None:
+    """A pod's status as a kubelet writes it, through the status subresource (the API server validates it)."""
+    restarts = 3 if "CrashLoopBackOff" in json.dumps(state) else 0
+    status = {
+        "name": container,
+        "image": IMAGE,
+        "imageID": "",
+        "ready": False,
+        "restartCount": restarts,
+        "state": state,
+    }
+    doc = {"status": {"phase": pod_phase, "startTime": "2026-11-22T04:00:00Z", "containerStatuses": [status]}}
+    c.kubectl("patch", "pod", pod, "-n", NS, "--subresource=status", "--type=merge", "-p", json.dumps(doc))
+
+
+def _pods_of(c: Cluster, app: str, count: int = 1) -> list[str]:
+    pods = c.wait("Pod", lambda ps: len(ps) >= count, namespace=NS, labels=f"app={app}")
+    return sorted(p["metadata"]["name"] for p in pods)
+
+
+def stuck_workloads(c: Cluster) -> dict[str, str]:
+    """Workloads whose pods cannot start or keep crashing, on a node no agent manages (a Node object, tainted so
+    that nothing else lands there), their status written as a kubelet writes it: a Job whose pod cannot pull
+    its image, a crash-looping Deployment (and its ReplicaSet), one rolling out from a crash-looping revision
+    to a new one, a crash-looping StatefulSet, and a DaemonSet whose pod lacks its ConfigMap."""
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": AGENTLESS, "labels": {"cyclops-e2e/agentless": "true"}},
+        "spec": {"taints": [{"key": "cyclops-e2e/agentless", "effect": "NoSchedule"}]},
+    }
+    c.kubectl("create", "-f", "-", stdin=json.dumps(node))
+    room = {"pods": "10", "cpu": "1", "memory": "1Gi"}
+    c.kubectl(
+        "patch", "node", AGENTLESS, "--subresource=status", "--type=merge",
+        "-p", json.dumps({"status": {"capacity": room, "allocatable": room}}),
+    )  # fmt: skip
+    bound = {"nodeName": AGENTLESS, "containers": [{"name": "main", "image": IMAGE}]}
+    objects = [
+        _workload(
+            "Job",
+            "pull-fails",
+            {**bound, "restartPolicy": "Never", "containers": [{"name": "main", "image": "app:nope"}]},
+        ),
+        _workload("Deployment", "crashloop", bound, replicas=1),
+        _workload("Deployment", "rolling", bound, replicas=1),
+        _workload("StatefulSet", "crashdb", bound, replicas=1, serviceName="crashdb"),
+        _workload(
+            "DaemonSet",
+            "stuck-agent",
+            {
+                "nodeSelector": {"cyclops-e2e/agentless": "true"},
+                "tolerations": [{"operator": "Exists"}],
+                "containers": [
+                    {"name": "main", "image": IMAGE, "envFrom": [{"configMapRef": {"name": "agent-config"}}]}
+                ],
+            },
+        ),
+    ]
+    c.kubectl("create", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    crash = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container=main"}}
+    [pod] = _pods_of(c, "pull-fails")
+    _pod_status(
+        c, pod, "main", {"waiting": {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "app:nope"'}}
+    )
+    for app in ("crashloop", "rolling", "crashdb"):
+        [pod] = _pods_of(c, app)
+        _pod_status(c, pod, "main", crash, "Running")
+    [pod] = _pods_of(c, "stuck-agent")
+    missing = {"waiting": {"reason": "CreateContainerConfigError", "message": 'configmap "agent-config" not found'}}
+    _pod_status(c, pod, "main", missing)
+    # A new revision of `rolling`: its new pod waits (nothing writes its status) while the old one crash-loops.
+    c.kubectl("patch", "deployment", "rolling", "-n", NS, "--type=merge",
+              "-p", '{"spec":{"template":{"metadata":{"annotations":{"cyclops.e2e/revision":"2"}}}}}')  # fmt: skip
+    _pods_of(c, "rolling", 2)
+    c.wait_one("Deployment", "rolling", lambda d: d.get("status", {}).get("updatedReplicas") == 1, namespace=NS)
+    rs = c.kubectl("get", "rs", "-n", NS, "-l", "app=crashloop", "-o", "name").stdout.split()
+    return {"crashloop_rs": rs[0].split("/", 1)[1]}
 
 
 def run(api: kube.KubeApi, argv: list[str], cache: Path) -> Any:

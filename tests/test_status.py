@@ -6,7 +6,9 @@ has at least six cases: healthy, progressing and failed paths, a
 multi-container or multi-condition edge, terminating, a stale observedGeneration.
 
 A case may list the object's `events`, oldest first, for rules that read its
-last event. A case with `kstatus: STATUS` says what sigs.k8s.io/cli-utils' kstatus gives the
+last event, and its `related` sets (`{pods: [{object: …, events: […]}]}`), each
+object evaluated by its own kind's map first, for rules that read them. A
+case with `kstatus: STATUS` says what sigs.k8s.io/cli-utils' kstatus gives the
 same object (most are kstatus's own test table). Where ours differs, the case
 names the `difference`, and the README's table "Status semantics, compared with
 kstatus" must have a row for it.
@@ -22,8 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
-from kubectl_cyclops.evaluate import evaluate
-from kubectl_cyclops.fieldmaps import FieldMaps
+from kubectl_cyclops.evaluate import Judged, evaluate
+from kubectl_cyclops.fieldmaps import FieldMap, FieldMaps
 
 CASES = Path(__file__).parent / "status"
 README = Path(__file__).parent.parent / "README.md"
@@ -56,8 +58,21 @@ def test_status_case(file: str, index: int) -> None:
     case = doc["cases"][index]
     fmap = MAPS.get(doc["group"], doc["kind"])
     obj = {"apiVersion": "v1", "kind": doc["kind"], **case["object"]}
-    result = evaluate(fmap, obj, NOW, events=case.get("events", ()))
+    result = evaluate(fmap, obj, NOW, events=case.get("events", ()), related=_related(fmap, case))
     assert (result.status, result.reason) == (case["status"], case["reason"])
+
+
+def _related(fmap: FieldMap, case: dict[str, Any]) -> dict[str, list[Judged]]:
+    """A case's related sets, each object judged by its own kind's map, as the collector does."""
+    out: dict[str, list[Judged]] = {}
+    relations = {r.name: r for r in fmap.related}
+    for name, items in (case.get("related") or {}).items():
+        relation = relations[name]
+        own = MAPS.get(relation.group, relation.kind)
+        for item in items:
+            judged = evaluate(own, item["object"], NOW, events=item.get("events", ()))
+            out.setdefault(name, []).append(Judged(relation.kind, item["object"], judged.status, judged.reason))
+    return out
 
 
 def _documented_differences() -> set[str]:

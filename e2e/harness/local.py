@@ -131,6 +131,17 @@ class LocalCluster:
             "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
             "kind": "KwokctlConfiguration",
             "options": dict(zip(names, free_ports(len(names)), strict=True)),
+            # kwok simulates the nodes kwokctl made (annotated kwok.x-k8s.io/node=fake), not every node: a Node
+            # object a test creates has no agent, and only the test writes its pods' status.
+            "componentsPatches": [
+                {
+                    "name": "kwok-controller",
+                    "extraArgs": [
+                        {"key": "manage-all-nodes", "value": "false"},
+                        {"key": "manage-nodes-with-annotation-selector", "value": "kwok.x-k8s.io/node=fake"},
+                    ],
+                }
+            ],
         }
         path = self.workdir / "ports.yaml"
         path.write_text(yaml.safe_dump(config))

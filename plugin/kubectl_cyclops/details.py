@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from . import errors
 from .discovery import Discovery, Resource
-from .evaluate import Evaluation, evaluate
+from .evaluate import Evaluation, Judged, evaluate, holds
 from .fieldmaps import Field, FieldMaps, Relation
 from .kube import Api, list_all, list_pages, resource_version
 from .relations import Found, Related, joined
@@ -93,11 +93,16 @@ class Collector:
         self.api, self.discovery, self.maps, self.now = api, discovery, maps, now
 
     def evaluated(
-        self, resource: Resource, obj: JSON, fields: tuple[Field, ...] | None = None, events: list[JSON] | None = None
+        self,
+        resource: Resource,
+        obj: JSON,
+        fields: tuple[Field, ...] | None = None,
+        events: list[JSON] | None = None,
+        related: dict[str, list[Judged]] | None = None,
     ) -> Evaluated:
         fmap = self.maps.get(resource.group, resource.kind)
         shown = fmap.fields if fields is None else fields
-        return Evaluated(resource, obj, shown, evaluate(fmap, obj, self.now, shown, events or ()))
+        return Evaluated(resource, obj, shown, evaluate(fmap, obj, self.now, shown, events or (), related))
 
     def one(self, resource: Resource, namespace: str | None, name: str) -> Details:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
@@ -134,6 +139,9 @@ class Collector:
         objects = [o for f in found for o in f.objects]
         if resource is None or not objects:
             return {}, None
+        when = found[0].relation.events_when  # `events: {when: …}`: only if one of them needs its events
+        if when and not any(all(holds(c, o, self.now) for c in when) for o in objects):
+            return {}, None
         spaces = sorted({o["metadata"].get("namespace") or "" for o in objects}) if resource.namespaced else [""]
         futures = [related.listing(*events_query(resource, ns or None, None)) for ns in spaces]
         evs, warning = _sorted_events(lambda: [f.result() for f in futures])
@@ -152,14 +160,17 @@ class Collector:
         out = []
         for i, obj in enumerate(objects):
             events = _events_of(involving, obj)
-            details = Details(self.evaluated(resource, obj, events=events), events=events)
+            shown: list[tuple[Relation, list[Evaluated]]] = []
+            judged: dict[str, list[Judged]] = {}  # each related set's verdicts, for the rules that read them
+            warnings: list[str] = []
+            unread: dict[str, str] = {}
             for (_, founds), (index, events_warning) in zip(relations, related_events, strict=True):
                 found = founds[i]
                 if found.warning:
-                    details.warnings.append(found.warning)
-                    details.unread[found.relation.name] = found.warning
-                if events_warning and events_warning not in details.warnings:
-                    details.warnings.append(events_warning)
+                    warnings.append(found.warning)
+                    unread[found.relation.name] = found.warning
+                if events_warning and events_warning not in warnings:
+                    warnings.append(events_warning)
                 items = (
                     [
                         self.evaluated(found.resource, o, found.relation.fields, _events_of(index, o))
@@ -168,11 +179,15 @@ class Collector:
                     if found.resource
                     else []
                 )
-                details.related.append((found.relation, items))
+                shown.append((found.relation, items))
+                judged.setdefault(found.relation.name, []).extend(
+                    Judged(e.resource.kind, e.obj, e.evaluation.status, e.evaluation.reason) for e in items
+                )
             if warning:
-                details.warnings.append(warning)
-                details.unread["events"] = warning
-            out.append(details)
+                warnings.append(warning)
+                unread["events"] = warning
+            subject = self.evaluated(resource, obj, events=events, related=judged)
+            out.append(Details(subject, shown, events, warnings, unread))
         return out
 
 

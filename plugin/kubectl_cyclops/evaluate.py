@@ -15,17 +15,24 @@ each element of a list and the reason is read from the element that matched.
 A condition with `lastEvent: EXPR` reads the object's last event instead (the
 events are an input, oldest first, as the collector sorts them): a claim whose
 last word is ProvisioningFailed has failed.
+
+With `forEachRelated: NAME`, the conditions are tried against each object of
+one of the map's relations, which is evaluated first by its own map (an
+input too, `related`): `related: status` reads that verdict, paths read the
+related object, `{parent: EXPR}` the object the rule is about. A Job whose pod
+cannot pull its image has failed, with the pod and the pod's reason as its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .durations import parse_time
 from .expr import Expr
-from .fieldmaps import Condition, Field, FieldMap, Rule, Template
+from .fieldmaps import Condition, Field, FieldMap, ParentValue, RelatedValues, Rule, Template
 from .text import condition_line, plain
 
 _UNREAD = object()
@@ -75,6 +82,33 @@ class Evaluation(NamedTuple):
     values: Values
 
 
+class Judged(NamedTuple):
+    """A related object, with what its own map says of it."""
+
+    kind: str
+    obj: dict[str, Any]
+    status: str
+    reason: str | None
+
+    def line(self) -> str:
+        """`pod web-1: container main: ImagePullBackOff`: the object, then its own reason."""
+        name = (self.obj.get("metadata") or {}).get("name")
+        return f"{self.kind.lower()} {name}: {self.reason or self.status}"
+
+
+Related = Mapping[str, Sequence[Judged]]
+
+
+class _Scope(NamedTuple):
+    """What a condition may read besides its own object: the rule's object, its related sets, and (in a
+    forEachRelated rule) the verdict on the related object being tried."""
+
+    now: datetime
+    parent: Any = None
+    related: Related = MappingProxyType({})
+    judged: Judged | None = None
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equal values. Absent equals nothing, not even absent: a map declares the API's defaults instead."""
     if a is None or b is None:
@@ -93,14 +127,29 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _operand(condition: Condition, obj: Any) -> Any:
-    """The operand: a literal, or another expression's value; minus `minus` where given."""
-    want = condition.operand
-    if isinstance(want, Expr):
-        want = want.value(obj)
+def _value(operand: Any, obj: Any, scope: _Scope) -> Any:
+    """An operand's value: a literal, or what an expression reads from the object, the rule's object or one of
+    its relations."""
+    if isinstance(operand, Expr):
+        return operand.value(obj)
+    if isinstance(operand, ParentValue):
+        return operand.path.value(scope.parent)
+    if isinstance(operand, RelatedValues):
+        kept = (
+            j.obj
+            for j in scope.related.get(operand.relation, ())
+            if all(holds(c, j.obj, scope.now, scope) for c in operand.where)
+        )
+        return [v for o in kept for v in operand.path.values(o) if v is not None]
+    return operand
+
+
+def _operand(condition: Condition, obj: Any, scope: _Scope) -> Any:
+    """The operand's value, minus `minus` where given."""
+    want = _value(condition.operand, obj, scope)
     if condition.minus is None:
         return want
-    minus = condition.minus.value(obj) if isinstance(condition.minus, Expr) else condition.minus
+    minus = _value(condition.minus, obj, scope)
     left, right = _number(want), _number(minus)
     return None if left is None or right is None else left - right
 
@@ -124,9 +173,14 @@ def _test(op: str, value: Any, want: Any, now: datetime) -> bool:
     return left > right if op == "greaterThan" else left < right
 
 
-def holds(condition: Condition, obj: Any, now: datetime) -> bool:
-    values = [v for v in condition.path.values(obj) if v is not None] or [None]
-    want = _operand(condition, obj)
+def holds(condition: Condition, obj: Any, now: datetime, scope: _Scope | None = None) -> bool:
+    scope = scope or _Scope(now)
+    if condition.judged is not None:
+        judged = scope.judged
+        values = [None if judged is None else getattr(judged, condition.judged)]
+    else:
+        values = [v for v in condition.path.values(obj) if v is not None] or [None]
+    want = _operand(condition, obj, scope)
     test = (_test(condition.operator, v, want, now) for v in values)
     return any(test) if condition.quantifier == "any" else all(test)
 
@@ -139,12 +193,14 @@ def event_line(event: Any) -> str | None:
     return f"{event.get('reason') or 'event'}: {message}" if message else str(event.get("reason") or "event")
 
 
-def reason_of(template: Template | None, obj: Any, last_event: Any = None) -> str | None:
-    """The one-line reason a template gives for an object (or a list element)."""
+def reason_of(template: Template | None, obj: Any, last_event: Any = None, judged: Judged | None = None) -> str | None:
+    """The one-line reason a template gives for an object (or a list element, or a related object)."""
     if template is None:
         return None
     if template.event:
         return event_line(last_event)
+    if template.related:
+        return None if judged is None else judged.line()
     if template.condition is not None:
         found = [
             c
@@ -154,7 +210,20 @@ def reason_of(template: Template | None, obj: Any, last_event: Any = None) -> st
         if not found:
             return f"{template.condition} condition missing"
         return condition_line(found[0], message=template.message)
-    return "".join(p if isinstance(p, str) else plain(p.value(obj)) for p in template.parts)
+    return "".join(_part(p, obj) for p in template.parts)
+
+
+def _part(part: Any, obj: Any) -> str:
+    """A template part: text, a placeholder's value (on one line), or an optional section (`[[…]]`), which is
+    dropped when one of its placeholders reads nothing."""
+    if isinstance(part, str):
+        return part
+    if isinstance(part, Expr):
+        return " ".join(plain(part.value(obj)).split())
+    values = [p.value(obj) for p in part if isinstance(p, Expr)]
+    if any(v is None or v in ("", [], {}) for v in values):
+        return ""
+    return "".join(_part(p, obj) for p in part)
 
 
 def _default_reason(rule: Rule, obj: Any) -> str:
@@ -169,17 +238,28 @@ def last_event(events: Sequence[dict[str, Any]], among: tuple[str, ...] = ()) ->
 
 
 def status_of(
-    field_map: FieldMap, obj: dict[str, Any], now: datetime, events: Sequence[dict[str, Any]] = ()
+    field_map: FieldMap,
+    obj: dict[str, Any],
+    now: datetime,
+    events: Sequence[dict[str, Any]] = (),
+    related: Related | None = None,
 ) -> tuple[str, str | None]:
     """The first rule that holds gives the status and its reason; otherwise the map's `otherwise`.
 
     A reason `{lastEvent: true}` shows the event the rule's first event condition read.
     """
+    scope = _Scope(now, obj, related or {})
     for rule in field_map.rules:
+        if rule.for_each_related is not None:
+            for judged in scope.related.get(rule.for_each_related, ()):
+                tried = scope._replace(judged=judged)
+                if all(holds(c, judged.obj, now, tried) for c in rule.when):
+                    return rule.status, reason_of(rule.reason, judged.obj, judged=judged) or judged.line()
+            continue
         read = [last_event(events, c.among) if c.on_event else None for c in rule.when]  # each condition's event
         targets = [obj] if rule.for_each is None else rule.for_each.values(obj)
         for target in targets:
-            if all(holds(c, e if c.on_event else target, now) for c, e in zip(rule.when, read, strict=True)):
+            if all(holds(c, e if c.on_event else target, now, scope) for c, e in zip(rule.when, read, strict=True)):
                 event = next((e for c, e in zip(rule.when, read, strict=True) if c.on_event), last_event(events))
                 return rule.status, reason_of(rule.reason, target, event) or _default_reason(rule, target)
     return field_map.otherwise, reason_of(field_map.otherwise_reason, obj, last_event(events))
@@ -191,7 +271,12 @@ def evaluate(
     now: datetime,
     fields: tuple[Field, ...] | None = None,
     events: Sequence[dict[str, Any]] = (),
+    related: Related | None = None,
 ) -> Evaluation:
-    """Status, reason and field values of `obj` by its map (or by `fields`, a relation's, for related objects)."""
-    status, reason = status_of(field_map, obj, now, events)
+    """Status, reason and field values of `obj` by its map (or by `fields`, a relation's, for related objects).
+
+    `related` holds the map's related sets, each object already evaluated by its own map, for the rules that
+    read them (`forEachRelated`).
+    """
+    status, reason = status_of(field_map, obj, now, events, related)
     return Evaluation(status, reason, Values(field_map.fields if fields is None else fields, obj))

@@ -34,6 +34,7 @@ SCHEMA = Path(__file__).parent / "schema" / "fieldmap-v1.json"
 MIGRATION = 'unversioned maps: see "Migrating from unversioned maps" in the field map reference'
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_OPTIONAL = re.compile(r"\[\[(.*?)\]\]")
 
 
 class Field(NamedTuple):
@@ -61,15 +62,18 @@ class Relation(NamedTuple):
     referenced_kind: Expr | None = None  # ... and whose field names this object's kind, where a ref can name several
     fields: tuple[Field, ...] = ()
     events: bool = False  # the related objects' status rules read their events too (one more list per relation)
+    events_when: tuple[Condition, ...] = ()  # ... only when one of them meets these conditions
 
 
 class Condition(NamedTuple):
     """`path <operator> operand [- minus]`; over a path with several values, `any` (default) or `all` must hold.
 
-    The operand is a literal or an Expr (`{path: EXPR}` in a map). An `olderThan`
-    operand is in seconds. With `on_event` (`lastEvent:` in a map), the path is read
-    from the object's last event; with `among` (`ofReasons:`), from the last of its
-    events with one of those reasons.
+    The operand is a literal, an Expr (`{path: EXPR}` in a map), a ParentValue or
+    a RelatedValues. An `olderThan` operand is in seconds. With `on_event`
+    (`lastEvent:` in a map), the path is read from the object's last event; with
+    `among` (`ofReasons:`), from the last of its events with one of those reasons.
+    With `judged` (`related: status|reason`, in a `forEachRelated` rule), the value
+    is the related object's own status or reason, as its map evaluated it.
     """
 
     path: Expr
@@ -79,16 +83,36 @@ class Condition(NamedTuple):
     minus: Expr | float | None = None
     on_event: bool = False
     among: tuple[str, ...] = ()
+    judged: str | None = None
+
+
+class ParentValue(NamedTuple):
+    """An operand `{parent: EXPR}`: read from the object whose rule it is, in a `forEachRelated` rule."""
+
+    path: Expr
+
+
+class RelatedValues(NamedTuple):
+    """An operand `{related: NAME, path: EXPR, where: [...]}`: the values of EXPR over the objects of one of
+    the map's relations (those that meet `where`), for `in`."""
+
+    relation: str
+    path: Expr
+    where: tuple[Condition, ...] = ()
+
+
+Part = str | Expr | tuple[str | Expr, ...]  # text, a placeholder, or an optional section of both
 
 
 class Template(NamedTuple):
     """A reason: text with {EXPR} placeholders, the one-line form of a status condition of a type, or the
     object's last event."""
 
-    parts: tuple[str | Expr, ...] = ()
+    parts: tuple[Part, ...] = ()
     condition: str | None = None
     message: bool = False  # the condition's message too
     event: bool = False  # the last event's reason and message
+    related: bool = False  # `kind name: its reason`, of the related object a forEachRelated rule matched
 
 
 class Rule(NamedTuple):
@@ -96,6 +120,7 @@ class Rule(NamedTuple):
     when: tuple[Condition, ...]
     reason: Template | None = None
     for_each: Expr | None = None  # the conditions hold for one element of this list; paths are relative to it
+    for_each_related: str | None = None  # ... for one object of this relation, as its map evaluated it
 
 
 class FieldMap(NamedTuple):
@@ -162,6 +187,7 @@ def _said(exc: Any) -> str:
 class _Library(NamedTuple):
     field_sets: dict[str, Any]
     relations: dict[str, Any]
+    rule_sets: dict[str, Any]
 
 
 class _Parser:
@@ -172,6 +198,7 @@ class _Parser:
         self.library = library
         self.field_sets = {**library.field_sets, **(field_sets or {})}
         self.defaults: dict[str, Any] = {}  # status.apiDefaults: EXPR -> the value the API means when it is absent
+        self.relations: tuple[Relation, ...] = ()  # the map's, for rules that name one
 
     def fail(self, where: str, reason: str) -> FieldMapError:
         return FieldMapError(self.source, where, reason)
@@ -240,7 +267,8 @@ class _Parser:
             "group": doc.get("group", ""),
             "kind": doc["kind"],
             "fields": self.fields(doc["fields"], f"{where}.fields"),
-            "events": doc.get("events", False),
+            "events": bool(doc.get("events", False)),
+            "events_when": self.events_when(doc.get("events"), f"{where}.events.when"),
         }
         out = []
         for i, way in enumerate(doc["via"]):
@@ -262,6 +290,13 @@ class _Parser:
                 out.append(Relation(**common, referenced_by=name_expr, referenced_kind=kind))
         return out
 
+    def events_when(self, events: Any, where: str) -> tuple[Condition, ...]:
+        """`events: {when: …}`: the related objects' events are read only when one of them meets the conditions."""
+        if not isinstance(events, dict):
+            return ()
+        when = events["when"] if isinstance(events["when"], list) else [events["when"]]
+        return tuple(self.condition(c, f"{where}[{j}]") for j, c in enumerate(when))
+
     def related(self, raw: list[Any]) -> tuple[Relation, ...]:
         out: list[Relation] = []
         names: set[str] = set()
@@ -273,10 +308,32 @@ class _Parser:
             out += ways
         return tuple(out)
 
-    def operand(self, value: Any, where: str) -> Any:
-        return self.rule_expr(value["path"], where) if isinstance(value, dict) else value
+    def operand(self, value: Any, where: str, related: bool = False) -> Any:
+        """A literal, `{path: EXPR}`, `{parent: EXPR}` (in a forEachRelated rule) or `{related: NAME, ...}`."""
+        if not isinstance(value, dict):
+            return value
+        if "parent" in value:
+            if not related:
+                raise self.fail(where, "{parent: EXPR} reads the object a forEachRelated rule is about: only there")
+            return ParentValue(self.rule_expr(value["parent"], f"{where}.parent"))
+        if "related" in value:
+            name = self.relation_name(value["related"], f"{where}.related")
+            conditions = value.get("where") or []
+            conditions = conditions if isinstance(conditions, list) else [conditions]
+            return RelatedValues(
+                name,
+                self.expr(value["path"], f"{where}.path"),
+                tuple(self.condition(c, f"{where}.where[{j}]", related=True) for j, c in enumerate(conditions)),
+            )
+        return self.rule_expr(value["path"], where)
 
-    def condition(self, doc: dict[str, Any], where: str) -> Condition:
+    def relation_name(self, name: str, where: str) -> str:
+        known = sorted({r.name for r in self.relations})
+        if name not in known:
+            raise self.fail(where, f"{name!r} names no relation of this map (known: {', '.join(known) or 'none'})")
+        return name
+
+    def condition(self, doc: dict[str, Any], where: str, related: bool = False) -> Condition:
         [op] = [k for k in OPERATORS if k in doc]
         operand = doc[op]
         if op == "olderThan":
@@ -284,46 +341,85 @@ class _Parser:
             if operand is None:
                 raise self.fail(f"{where}.olderThan", f"not a duration such as 15s or 5m: {doc[op]!r}")
         else:
-            operand = self.operand(operand, f"{where}.{op}")
+            operand = self.operand(operand, f"{where}.{op}", related)
         minus = doc.get("minus")
         if minus is not None:
-            minus = self.operand(minus, f"{where}.minus") if isinstance(minus, dict) else float(minus)
+            minus = self.operand(minus, f"{where}.minus", related) if isinstance(minus, dict) else float(minus)
         on_event = "lastEvent" in doc
+        judged = doc.get("related")
+        if judged is not None and not related:
+            raise self.fail(f"{where}.related", "reads a related object's status: only in a forEachRelated rule")
+        if on_event and related:
+            raise self.fail(f"{where}.lastEvent", "reads the object's own events: not in a forEachRelated rule")
         # The map's apiDefaults describe the object, not its events.
-        if on_event:
+        if judged is not None:
+            path = self.expr(".status", f"{where}.related")  # unread: the value is the related object's verdict
+        elif on_event:
             path = self.expr(doc["lastEvent"], f"{where}.lastEvent")
         elif "condition" in doc:  # the schema allows a type name only: it cannot break out of the quotes
             path = self.rule_expr(f'.status.conditions[?(@.type=="{doc["condition"]}")].status', f"{where}.condition")
         else:
             path = self.rule_expr(doc["path"], where)
-        return Condition(path, op, operand, doc.get("match", "any"), minus, on_event, tuple(doc.get("ofReasons", ())))
+        among = tuple(doc.get("ofReasons", ()))
+        return Condition(path, op, operand, doc.get("match", "any"), minus, on_event, among, judged)
 
-    def template(self, raw: Any, where: str) -> Template | None:
+    def rule_set(self, doc: dict[str, Any], where: str) -> list[dict[str, Any]]:
+        sets = self.library.rule_sets
+        if doc["include"] not in sets:
+            raise self.fail(
+                f"{where}.include", f"{doc['include']!r} names no rule set (known: {', '.join(sorted(sets))})"
+            )
+        extra = doc.get("when", [])
+        extra = extra if isinstance(extra, list) else [extra]
+        return [
+            {**rule, "when": [*(rule["when"] if isinstance(rule["when"], list) else [rule["when"]]), *extra]}
+            for rule in sets[doc["include"]]
+        ]
+
+    def template(self, raw: Any, where: str, related: bool = False) -> Template | None:
         if raw is None:
             return None
         if isinstance(raw, dict) and "lastEvent" in raw:
             return Template(event=True)
+        if isinstance(raw, dict) and "related" in raw:
+            if not related:
+                raise self.fail(where, "{related: true} is the reason of a forEachRelated rule's object: only there")
+            return Template(related=True)
         if isinstance(raw, dict):
             return Template(condition=str(raw["condition"]), message=raw.get("message", False))
+        parts: list[Part] = []
+        at = 0
+        for m in _OPTIONAL.finditer(raw):  # `[[ (…{EXPR}…)]]`: dropped when one of its placeholders reads nothing
+            parts += [*self.placeholders(raw[at : m.start()], where), self.placeholders(m.group(1), where)]
+            at = m.end()
+        parts += self.placeholders(raw[at:], where)
+        return Template(tuple(parts))
+
+    def placeholders(self, raw: str, where: str) -> tuple[str | Expr, ...]:
         parts: list[str | Expr] = []
         at = 0
         for m in _PLACEHOLDER.finditer(raw):
             parts += [raw[at : m.start()], self.rule_expr(m.group(1), where)]
             at = m.end()
         parts.append(raw[at:])
-        return Template(tuple(p for p in parts if p != ""))
+        return tuple(p for p in parts if p != "")
 
     def rules(self, raw: list[Any], where: str) -> tuple[Rule, ...]:
-        out = []
+        out: list[Rule] = []
         for i, rd in enumerate(raw):
+            if "include" in rd:  # a rule set, each of its rules with the include's conditions added
+                out += self.rules(self.rule_set(rd, f"{where}[{i}]"), f"{where}[{i}] ({rd['include']})")
+                continue
             rw = f"{where}[{i}]"
             when = rd["when"] if isinstance(rd["when"], list) else [rd["when"]]
+            related = "forEachRelated" in rd
             out.append(
                 Rule(
                     rd["status"],
-                    tuple(self.condition(c, f"{rw}.when[{j}]") for j, c in enumerate(when)),
-                    self.template(rd.get("reason"), f"{rw}.reason"),
+                    tuple(self.condition(c, f"{rw}.when[{j}]", related) for j, c in enumerate(when)),
+                    self.template(rd.get("reason"), f"{rw}.reason", related),
                     self.rule_expr(rd["forEach"], f"{rw}.forEach") if "forEach" in rd else None,
+                    self.relation_name(rd["forEachRelated"], f"{rw}.forEachRelated") if related else None,
                 )
             )
         return tuple(out)
@@ -337,13 +433,14 @@ class _Parser:
         resource = doc["resource"]
         for name, raw in (doc.get("fieldSets") or {}).items():
             self.fields(raw, f"fieldSets.{name}", (name,))  # every set is checked, used or not
+        self.relations = self.related(doc.get("related") or [])  # before the rules, which may name them
         return FieldMap(
             group=resource["group"],
             version=resource["version"],
             kind=resource["kind"],
             source=self.source,
             fields=self.fields(doc.get("fields") or [], "fields"),
-            related=self.related(doc.get("related") or []),
+            related=self.relations,
             rules=common + self.rules(status.get("rules") or [], "status.rules"),
             otherwise=otherwise.get("status", "unknown"),
             otherwise_reason=self.template(otherwise.get("reason"), "status.otherwise.reason"),
@@ -407,7 +504,7 @@ class FieldMaps:
         if self._library is None:
             source = f"builtin:{LIBRARY}"
             doc = read(self._builtin / LIBRARY, source, kind="FieldMapLibrary", check=False)
-            self._library = _Library(doc["fieldSets"], doc["relationTemplates"])
+            self._library = _Library(doc["fieldSets"], doc["relationTemplates"], doc["ruleSets"])
             self._common = _Parser(source, self._library).rules(doc["commonRules"], "commonRules")
         return self._library
 
