@@ -37,7 +37,8 @@ def test_a_pod_with_two_crash_looping_containers_is_failed_naming_a_container(cl
     )
 
     doc = cluster.details_json("pod", "crashy", "-n", ns)
-    assert (doc["status"], doc["statusReason"]) == ("failed", "container app: CrashLoopBackOff")
+    reason = f"container app: CrashLoopBackOff ({WAITING['waiting']['message']})"  # the kubelet's message too
+    assert (doc["status"], doc["statusReason"]) == ("failed", reason)
     assert [(c["name"], c["state"], c["reason"]) for c in doc["fields"]["containers"]] == [
         ("app", "waiting", "CrashLoopBackOff"),
         ("sidecar", "waiting", "CrashLoopBackOff"),
@@ -47,4 +48,4 @@ def test_a_pod_with_two_crash_looping_containers_is_failed_naming_a_container(cl
     assert describe_fields(described)["Status"] == "Running"
     assert described.count("CrashLoopBackOff") == 2  # kubectl describe: Reason under each container's State
     table = cluster.cyclops("details", "pod", "crashy", "-n", ns).stdout
-    assert re.search(r"^Status Reason:\s+container app: CrashLoopBackOff$", table, re.M), table
+    assert re.search(rf"^Status Reason:\s+{re.escape(reason)}$", table, re.M), table

@@ -10,6 +10,7 @@ import functools
 import gc
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -120,10 +121,10 @@ def cli() -> None:
     """Everything that matters about a Kubernetes resource and its related objects."""
 
 
-def selection_options(f: Callable[..., Any]) -> Callable[..., Any]:
+def selection_options(f: Callable[..., Any], kind_required: bool = True) -> Callable[..., Any]:
     """KIND[/NAME] [NAME] and what selects among objects, shared by details and wait."""
     options = [
-        click.argument("kind", metavar="KIND[/NAME]"),
+        click.argument("kind", metavar="KIND[/NAME]", required=kind_required),
         click.argument("name", required=False),
         click.option(
             "-n",
@@ -215,7 +216,17 @@ def details(output: str, watch: bool, **target: Any) -> None:
 
 
 @cli.command()
-@selection_options
+@functools.partial(selection_options, kind_required=False)
+@click.option(
+    "-f",
+    "--filename",
+    "filenames",
+    multiple=True,
+    metavar="FILE",
+    help="Wait for every object in these manifests (files, directories, - for stdin; repeatable), "
+    "as kubectl apply -f names them.",
+)
+@click.option("-R", "--recursive", is_flag=True, help="With -f, read directories recursively.")
 @cluster_options
 @click.option(
     "--for",
@@ -231,37 +242,74 @@ def details(output: str, watch: bool, **target: Any) -> None:
     default="5m",
     help="How long to wait: a duration (30s, 5m, 1h) or seconds; 0 checks once (default 5m).",
 )
+@click.option(
+    "--junit",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Also write a JUnit XML report, one test case per object, for CI tools (GitLab, Jenkins).",
+)
 @output_option
 @field_map_option
-def wait(goal: str, timeout: str, output: str, **target: Any) -> None:
-    """Wait until KIND NAME (or every selected KIND) has a status; a CI gate that says why.
+def wait(
+    goal: str,
+    timeout: str,
+    output: str,
+    filenames: tuple[str, ...],
+    recursive: bool,
+    junit: str | None,
+    **target: Any,
+) -> None:
+    """Wait until KIND NAME, every selected KIND, or everything in manifests (-f) has a status; a CI gate
+    that says why.
 
     Waiting for healthy ends at once when an object fails (exit 10), printing its
     details: pods, exit codes, conditions, events. A timeout (exit 11) prints the
     last state of each object not there yet. Success (exit 0) prints one line per
-    object, or the details documents with -o json|yaml.
+    object, or the details documents with -o json|yaml. With -f, objects not
+    created yet are waited for, and a summary line per object ends the output.
 
     \b
     Examples:
       kubectl cyclops wait job/migrate -n ci --timeout 10m
       kubectl cyclops wait jobs -l app=batch -n ci -o json > details.json
-      kubectl cyclops wait pvc data --timeout 60s
-      kubectl cyclops wait crd crontabs.stable.example.com
+      kubectl cyclops wait -f k8s/ -R -n ci --junit wait.xml
+      helm template app ./chart | kubectl cyclops wait -f - -n ci
       kubectl cyclops wait job/old --for deleted
     """
-    from . import durations, render
-    from . import wait as waiting
-    from .informer import Informer
-    from .selection import now, select
+    from . import durations
 
     gc.enable()  # entry.main starts without it; a wait runs for long
     seconds = durations.parse(timeout)
     if seconds is None:
         raise errors.UsageError(f'invalid --timeout "{timeout}": use a duration like 30s, 5m, or 0 to check once')
+    if filenames:
+        _wait_manifests(filenames, recursive, goal, seconds, timeout, output, junit, target)
+        return
+    if recursive:
+        raise errors.UsageError("-R goes with -f")
+    if not target["kind"]:
+        raise errors.UsageError("give KIND [NAME], KIND/NAME, or -f FILE")
+    _wait_kind(goal, seconds, timeout, output, junit, target)
+
+
+def _wait_kind(goal: str, seconds: float, timeout: str, output: str, junit: str | None, target: Any) -> None:
+    from . import render
+    from . import wait as waiting
+    from .informer import Informer
+    from .selection import now, select
+
     tables = output in ("table", "wide")
     sel = select(**target)
+    started = time.monotonic()
     with Informer(sel.api) as informer:
         outcome = waiting.wait(informer, lambda api: list(sel.collect(api)), goal, seconds)
+    if junit:
+        from . import junit as report
+
+        entries = [
+            waiting.Entry(f"{sel.resource.qualified}/{d.subject.name}", d.subject.namespace, d) for d in outcome.seen
+        ]
+        report.write(junit, entries, goal, time.monotonic() - started, now())
     if outcome.result == "met" and (goal == "deleted" or tables):
         for line in waiting.summary(outcome, goal, sel.resource.qualified, sel.name):
             click.echo(line)
@@ -269,6 +317,56 @@ def wait(goal: str, timeout: str, output: str, **target: Any) -> None:
         render.emit([outcome.items], output, bool(sel.name) and bool(outcome.items), now(), sys.stdout, _warn)
     if outcome.result != "met":
         raise waiting.failure(outcome, goal, timeout, sel.resource.qualified, sel.where())
+
+
+def _wait_manifests(
+    filenames: tuple[str, ...],
+    recursive: bool,
+    goal: str,
+    seconds: float,
+    timeout: str,
+    output: str,
+    junit: str | None,
+    target: Any,
+) -> None:
+    """`wait -f`: every object of the manifests, on one informer; details of what failed, then a summary."""
+    from . import render
+    from .manifests import read as read_manifests
+    from . import wait as waiting
+    from .informer import Informer
+    from .selection import now, select_manifests
+
+    for flag, given in (("KIND", target["kind"]), ("-A", target["all_namespaces"]), ("-l", target["selector"])):
+        if given:
+            raise errors.UsageError(f"-f names the objects: it does not go with {flag}")
+    stdin = sys.stdin
+    named = read_manifests(filenames, recursive, stdin)
+    options = {k: v for k, v in target.items() if k not in ("kind", "name", "all_namespaces", "selector")}
+    fleet = select_manifests(named, **options)
+    with Informer(fleet.api) as informer:
+        tally = waiting.wait_all(
+            informer, lambda api: [(t.label, t.namespace, d) for t, d in fleet.collect(api)], goal, seconds
+        )
+    at = now()
+    if junit:
+        from . import junit as report
+
+        report.write(junit, tally.entries, goal, tally.seconds, at)
+    if output in ("json", "yaml"):
+        doc = {"items": [render.document(d, at) for d in tally.shown(goal)], "summary": waiting.summary_json(tally)}
+        if output == "json":
+            sys.stdout.flush()
+            render.write_json(doc, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            render.write_yaml(doc, sys.stdout)
+    else:
+        if tally.result != "met":
+            render.emit([tally.shown(goal)], output, False, at, sys.stdout, _warn)
+            click.echo()
+        click.echo(render.columns(waiting.summary_rows(tally), waiting.SUMMARY_HEADERS))
+    if tally.result != "met":
+        raise waiting.fleet_failure(tally, goal, timeout)
 
 
 @cli.command()

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from . import errors, kube
 from .details import Collector, Details
 from .discovery import Discovery, Resource
 from .fieldmaps import FieldMaps
+from .manifests import Manifest
 
 
 def now() -> datetime:
@@ -72,6 +74,69 @@ class Selection:
     def where(self) -> str:
         """What was selected, in words: `jobs.batch -l app=web in namespace "ci"`."""
         return self.resource.qualified + (f" -l {self.selector}" if self.selector else "") + self.in_namespace
+
+
+class Target(NamedTuple):
+    """One object a manifest names, resolved: its kind as the server serves it, namespace and name."""
+
+    resource: Resource
+    namespace: str | None
+    name: str
+    source: str  # the manifest file (and document) that named it
+
+    @property
+    def label(self) -> str:
+        """`jobs.batch/migrate`, kubectl's spelling of the object."""
+        return f"{self.resource.qualified}/{self.name}"
+
+
+@dataclass
+class Fleet:
+    """The objects of `wait -f`, resolved once; `collect(api)` reads each kind and namespace with one list."""
+
+    api: kube.KubeApi
+    discovery: Discovery
+    maps: FieldMaps
+    targets: list[Target]
+
+    def collect(self, api: kube.Api | None = None) -> list[tuple[Target, Details | None]]:
+        """Each target, in order, with its details, or None where it does not exist (yet, or any more)."""
+        collector = Collector(api or self.api, self.discovery, self.maps, now())
+        groups: dict[tuple[Resource, str | None], set[str]] = {}
+        for t in self.targets:
+            groups.setdefault((t.resource, t.namespace), set()).add(t.name)
+        found = {key: collector.named(*key, names) for key, names in groups.items()}
+        return [(t, found[(t.resource, t.namespace)].get(t.name)) for t in self.targets]
+
+
+def select_manifests(
+    manifests: list[Manifest],
+    *,
+    namespace: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    request_timeout: str,
+    cache_dir: str | None,
+    field_maps: tuple[str, ...],
+) -> Fleet:
+    """The objects of the manifests, each kind resolved through discovery: a kind the server does not serve is
+    an UnknownKindError naming the document. The namespace is the document's, else -n, else the context's."""
+    timeout = kube.parse_timeout(request_timeout)
+    maps = FieldMaps(list(field_maps))
+    api = kube.connect(kubeconfig, context, timeout)
+    discovery = Discovery(api, cache_dir)
+    targets: dict[tuple[Resource, str | None, str], Target] = {}
+    for m in manifests:
+        resource = discovery.find(m.group, m.kind)
+        if resource is None:
+            raise errors.UnknownKindError(
+                f'{m.source}: the server doesn\'t have a resource type "{m.kind}" in "{m.api_version}" '
+                "(see: kubectl api-resources)"
+            )
+        maps.get(resource.group, resource.kind)  # reject a malformed map before any further request
+        ns = (m.namespace or namespace or api.namespace) if resource.namespaced else None
+        targets.setdefault((resource, ns, m.name), Target(resource, ns, m.name, m.source))
+    return Fleet(api, discovery, maps, list(targets.values()))
 
 
 def select(

@@ -28,6 +28,7 @@ class Outcome:
     result: str
     items: list[Details] = field(default_factory=list)
     matched: int = 0
+    seen: list[Details] = field(default_factory=list)  # every object, as last seen
 
 
 def status(d: Details) -> str:
@@ -39,9 +40,9 @@ def verdict(items: list[Details], goal: str) -> Outcome | None:
         return Outcome("met", [], 0) if not items else None
     failed = [d for d in items if status(d) == "failed"]
     if goal == "healthy" and failed:
-        return Outcome("failed", failed, len(items))
+        return Outcome("failed", failed, len(items), items)
     if items and all(status(d) == goal for d in items):
-        return Outcome("met", items, len(items))
+        return Outcome("met", items, len(items), items)
     return None
 
 
@@ -75,7 +76,7 @@ def wait(
             return outcome
         remaining = deadline - clock()
         if remaining <= 0:
-            return Outcome("timeout", [d for d in items if status(d) != goal], len(items))
+            return Outcome("timeout", [d for d in items if status(d) != goal], len(items), items)
         informer.changes(timeout=remaining)
 
 
@@ -104,4 +105,124 @@ def failure(outcome: Outcome, goal: str, timeout: str, qualified: str, where: st
         return errors.WaitTimeoutError(f"timed out after {timeout}: nothing matched {where}")
     return errors.WaitTimeoutError(
         f"timed out after {timeout} waiting for {goal}: {len(outcome.items)} of {outcome.matched} not {goal}: {named}"
+    )
+
+
+@dataclass
+class Entry:
+    """One object of `wait -f`: its label and namespace, its details (None while it does not exist), and the
+    seconds from the start of the wait until it reached the state it ended in (None if it never did)."""
+
+    label: str
+    namespace: str | None
+    details: Details | None
+    seconds: float | None = None
+
+    @property
+    def state(self) -> str:
+        return "absent" if self.details is None else status(self.details)
+
+    @property
+    def reason(self) -> str | None:
+        return "not found" if self.details is None else self.details.subject.evaluation.reason
+
+    def met(self, goal: str) -> bool:
+        return self.details is None if goal == "deleted" else self.state == goal
+
+    def failed(self, goal: str) -> bool:
+        return goal == "healthy" and self.state == "failed"
+
+
+@dataclass
+class Tally:
+    """How `wait -f` ended (`met`, `failed` or `timeout`), every object as last seen, and the seconds it took."""
+
+    result: str
+    entries: list[Entry]
+    seconds: float
+
+    def shown(self, goal: str) -> list[Details]:
+        """The objects whose details explain the end: the failed ones, those not there yet, or all when met."""
+        if self.result == "met":
+            return [e.details for e in self.entries if e.details is not None]
+        wanted = (lambda e: e.failed(goal)) if self.result == "failed" else (lambda e: not e.met(goal))
+        return [e.details for e in self.entries if e.details is not None and wanted(e)]
+
+
+def wait_all(
+    informer: Informer,
+    collect: Callable[[Api], list[tuple[str, str | None, Details | None]]],
+    goal: str,
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> Tally:
+    """Evaluate every object of the manifests from the informer's stores after every change.
+
+    An object not there yet is waited for (an apply may still be running); waiting for healthy ends
+    at the first failure.
+    """
+    start = clock()
+    deadline = start + timeout
+    reached: dict[int, float] = {}
+    while True:
+        entries = [Entry(label, ns, d) for label, ns, d in collect(informer.cached)]
+        elapsed = clock() - start
+        for i, e in enumerate(entries):
+            if e.met(goal) or e.failed(goal):
+                e.seconds = reached.setdefault(i, elapsed)
+            else:
+                reached.pop(i, None)
+        if any(e.failed(goal) for e in entries):
+            return Tally("failed", entries, elapsed)
+        if all(e.met(goal) for e in entries):
+            return Tally("met", entries, elapsed)
+        if clock() >= deadline:
+            return Tally("timeout", entries, elapsed)
+        informer.changes(timeout=deadline - clock())
+
+
+def summary_rows(tally: Tally) -> list[list[str]]:
+    """One row per object: OBJECT, NAMESPACE, STATUS, TIME, REASON."""
+    return [
+        [
+            e.label,
+            e.namespace or "",
+            e.state,
+            f"{tally.seconds if e.seconds is None else e.seconds:.1f}s",
+            " ".join((e.reason or "").split()),
+        ]
+        for e in tally.entries
+    ]
+
+
+SUMMARY_HEADERS = ("OBJECT", "NAMESPACE", "STATUS", "TIME", "REASON")
+
+
+def summary_json(tally: Tally) -> list[dict[str, object]]:
+    return [
+        {
+            "object": e.label,
+            "namespace": e.namespace,
+            "status": e.state,
+            "reason": e.reason,
+            "seconds": round(tally.seconds if e.seconds is None else e.seconds, 3),
+        }
+        for e in tally.entries
+    ]
+
+
+def fleet_failure(tally: Tally, goal: str, timeout: str) -> errors.CyclopsError:
+    """The one stderr line for `wait -f` that failed or timed out, naming each object and why."""
+
+    def named(e: Entry) -> str:
+        return f"{e.label}" + (f" -n {e.namespace}" if e.namespace else "") + f" {e.state}: {e.reason}"
+
+    total = len(tally.entries)
+    if tally.result == "failed":
+        failed = [e for e in tally.entries if e.failed(goal)]
+        return errors.WaitFailedError(f"{len(failed)} of {total} failed: {'; '.join(named(e) for e in failed)}")
+    late = [e for e in tally.entries if not e.met(goal)]
+    return errors.WaitTimeoutError(
+        f"timed out after {timeout} waiting for {goal}: {len(late)} of {total} not {goal}: "
+        + "; ".join(named(e) for e in late)
     )
