@@ -331,9 +331,9 @@ def _wait_manifests(
 ) -> None:
     """`wait -f`: every object of the manifests, on one informer; details of what failed, then a summary."""
     from . import render
-    from .manifests import read as read_manifests
     from . import wait as waiting
     from .informer import Informer
+    from .manifests import read as read_manifests
     from .selection import now, select_manifests
 
     for flag, given in (("KIND", target["kind"]), ("-A", target["all_namespaces"]), ("-l", target["selector"])):
