@@ -41,7 +41,9 @@ def recorded_now(recording: dict) -> datetime:
 def replay(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., tuple[Result, ReplayApi]]:
     """Run the CLI against a recording: replay("pv", "-o", "json") -> (result, api)."""
 
-    def run(name: str, *extra: str, argv: list[str] | None = None, interrupt: bool = False) -> tuple[Result, ReplayApi]:
+    def run(
+        name: str, *extra: str, argv: list[str] | None = None, interrupt: bool = False, stdin: str | None = None
+    ) -> tuple[Result, ReplayApi]:
         """`interrupt`: Ctrl-C once every recorded watch stream was replayed (ends --watch)."""
         recording = load(name)
         api = ReplayApi(recording, interrupt)
@@ -49,7 +51,7 @@ def replay(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., tup
         monkeypatch.setattr(selection, "now", lambda: recorded_now(recording))
         args = [*(argv if argv is not None else recording["argv"]), *extra, "--cache-dir", str(tmp_path / "cache")]
         args = [a for a in args if a != "--watch"] + (["--watch"] if "--watch" in (argv or recording["argv"]) else [])
-        return CliRunner().invoke(cli.cli, args, catch_exceptions=False), api
+        return CliRunner().invoke(cli.cli, args, catch_exceptions=False, input=stdin), api
 
     return run
 

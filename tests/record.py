@@ -406,6 +406,22 @@ def record_waits(c: Cluster) -> None:
         c.kubectl("delete", "job", "burst", "-n", NS, "--wait=false")
 
     record_informer(c, "wait-job-burst", ["wait", "job/burst", "-n", NS, "--for", "deleted", "--timeout", "2m"], burst)
+    record_manifest_waits(c)
+
+
+def record_manifest_waits(c: Cluster) -> None:
+    """wait -f: twenty objects of every kind at once (one list and one watch per kind and namespace), and a
+    directory with the Job whose pod cannot pull its image."""
+    c.apply("job", name="resumed", namespace=NS, suspend="true")
+    c.wait_one("Job", "resumed", has_condition("Suspended"), namespace=NS)
+    resume = '{"spec":{"suspend":false}}'
+    record_informer(
+        c,
+        "wait-manifest",
+        ["wait", "-f", "tests/manifests/healthy.yaml", "-n", NS, "--timeout", "2m"],
+        lambda: c.kubectl("patch", "job", "resumed", "-n", NS, "--type=merge", "-p", resume),
+    )
+    record_informer(c, "wait-manifest-fails", ["wait", "-f", "tests/manifests/stuck", "--timeout", "2m"])
 
 
 class LegacyDiscoveryApi(kube.KubeApi):
@@ -426,7 +442,7 @@ def record_legacy_discovery(c: Cluster) -> None:
 
 def main(only: list[str]) -> int:
     """Record every scenario, or only those named (`python -m tests.record list-jobs ...`)."""
-    unknown = set(only) - set(SCENARIOS) - {"waits", "_discovery_legacy"}
+    unknown = set(only) - set(SCENARIOS) - {"waits", "manifest-waits", "_discovery_legacy"}
     if unknown:
         print(f"unknown scenario(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
@@ -443,6 +459,8 @@ def main(only: list[str]) -> int:
                 record(c, name, argv, expect, credentials)
         if not only or "waits" in only:
             record_waits(c)
+        elif "manifest-waits" in only:
+            record_manifest_waits(c)
         if not only or "_discovery_legacy" in only:
             record_legacy_discovery(c)
     return 0
