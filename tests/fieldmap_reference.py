@@ -19,7 +19,9 @@ PARTS = {
     "relation": ("A relation (`related[]`)", _DEFS["relation"]),
     "way": ("A way to find related objects (`via[]`): exactly one key", _DEFS["way"]),
     "rule": ("A status rule (`status.rules[]`)", _DEFS["rule"]),
-    "condition": ("A condition (`when`): `path` or `lastEvent`, and exactly one operator", _DEFS["condition"]),
+    "ruleInclude": ("A rule set included in `status.rules[]`", _DEFS["ruleInclude"]),
+    "condition": ("A condition (`when`): what it reads, and exactly one operator", _DEFS["condition"]),
+    "relatedOperand": ("The values of a relation (`in: {related: …}`)", _DEFS["relatedOperand"]),
     "status": ("The status block (`status`)", _DEFS["status"]),
 }
 
@@ -27,9 +29,16 @@ PARTS = {
 def _type(node: dict[str, Any]) -> str:
     if "$ref" in node:
         name = node["$ref"].rsplit("/", 1)[1]
-        return {"expression": "EXPR", "identifier": "name", "statusName": "status", "pathOperand": "{path: EXPR}"}.get(
-            name, name
-        )
+        names = {
+            "expression": "EXPR",
+            "identifier": "name",
+            "statusName": "status",
+            "pathOperand": "{path: EXPR}",
+            "relatedOperand": "{related: NAME, path: EXPR, where: …}",
+            "ruleOrInclude": "rule or {include: NAME, when: …}",
+            "objectOperand": "{path: EXPR} or {parent: EXPR}",
+        }
+        return names.get(name, name)
     if "const" in node:
         return json.dumps(node["const"])
     if "enum" in node and len(node["enum"]) > 6:
