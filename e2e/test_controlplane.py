@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -179,3 +181,56 @@ def test_a_component_exiting_during_start_gets_one_fresh_retry(monkeypatch: pyte
         assert Cluster(cluster.kubeconfig).core.list_node().items
         _assert_gone(first["pids"], [p for p in first["ports"] if p not in cluster.ports], first["workdir"])
     _assert_gone(cluster.pids, cluster.ports, cluster.workdir)
+
+
+# ---------------------------------------------------------------- loopback only
+
+
+def _address(hex_address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address as /proc/net/tcp{,6} writes it: 32-bit words in host (little-endian) order."""
+    raw = bytes.fromhex(hex_address)
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return ipaddress.ip_address(words)
+
+
+def _listening_addresses(pids: set[int]) -> dict[int, list[str]]:
+    """For each process, the address:port of every TCP socket it listens on."""
+    bound: dict[str, str] = {}  # socket inode -> address:port
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            if cols[3] == "0A":
+                host, port = cols[1].rsplit(":", 1)
+                bound[f"socket:[{cols[9]}]"] = f"{_address(host)}:{int(port, 16)}"
+    found: dict[int, list[str]] = {}
+    for pid in pids:
+        try:
+            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        except OSError:
+            continue
+        found[pid] = sorted(bound[link] for link in links if link in bound)
+    return found
+
+
+def _loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address.rsplit(":", 1)[0])
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+def test_every_process_of_the_local_cluster_listens_on_loopback_only(
+    local_only: None, provider_state: dict[str, Any]
+) -> None:
+    """etcd's ports are plain HTTP without authentication: reachable from the network, they would give
+    anyone every Secret of the cluster. Every component and CSI sidecar must bind 127.0.0.1."""
+    workdir = Path(provider_state["workdir"])
+    pids = set(provider_state["pids"].values())
+    pids |= {int(p.name) for p in Path("/proc").glob("[0-9]*") if _of_cluster(int(p.name), workdir)}
+    listening = _listening_addresses(pids)
+    names = {pid: Path(f"/proc/{pid}/comm").read_text().strip() for pid in listening if Path(f"/proc/{pid}").exists()}
+    assert {"etcd", "kube-apiserver", "kwok-controller"} <= set(names.values()), names
+    assert sum(map(len, listening.values())) >= 6, listening  # etcd twice, apiserver, KCM, scheduler, kwok
+    exposed = {
+        f"{names.get(pid, pid)} ({pid})": [a for a in addrs if not _loopback(a)] for pid, addrs in listening.items()
+    }
+    assert {k: v for k, v in exposed.items() if v} == {}

@@ -249,7 +249,9 @@ def test_a_real_kubelets_stuck_pod_fails_the_deployment_gate(
 ) -> None:
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": ns},
               "stringData": {"token": "t"}}  # fmt: skip
-    app = _app("Deployment", case, ns, pod, replicas=1)
+    # minReadySeconds: a container that crashes at once is Ready for a moment, and the Deployment would be
+    # available before its first back-off (as it would be for kubectl rollout status)
+    app = _app("Deployment", case, ns, pod, replicas=1, minReadySeconds=60)
     manifests = _write(tmp_path / case, [secret, app], cluster)
     started = time.monotonic()
     cluster.kubectl("apply", "-f", str(manifests))

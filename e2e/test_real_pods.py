@@ -63,6 +63,11 @@ def _steady(pod: dict[str, Any]) -> tuple[Any, ...]:
     return status.get("restartCount"), (status.get("state", {}).get("waiting") or {}).get("reason")
 
 
+def _reason(waiting: str, main: dict[str, Any]) -> str:
+    """The pod's status reason: the container, why it waits, and the kubelet's message (on one line)."""
+    return f"container main: {waiting} ({' '.join(main['message'].split())})"
+
+
 def _container(doc: dict[str, Any], name: str) -> dict[str, Any]:
     return next(c for c in doc["fields"]["containers"] if c["name"] == name)
 
@@ -79,7 +84,7 @@ def test_image_pull_failure_is_errimagepull_then_imagepullbackoff(cluster: Clust
     assert (main["state"], main["reason"]) == ("waiting", "ImagePullBackOff")
     assert main["message"] == waiting["message"]  # the kubelet's own words
     assert doc["status"] == "failed"
-    assert doc["statusReason"] == "container main: ImagePullBackOff"
+    assert doc["statusReason"] == _reason("ImagePullBackOff", main)
     described = describe_container(cluster.describe("pod", "puller", ns), "main")
     assert (described["State"], described["State.Reason"]) == ("Waiting", "ImagePullBackOff")
     table = cluster.cyclops("details", "pod", "puller", "-n", ns).stdout
@@ -106,7 +111,7 @@ def test_crash_loop_shows_restarts_and_the_last_exit_code(cluster: Cluster, ns: 
     assert main["restartCount"] == status["restartCount"] >= 2
     assert main["lastTermination"]["exitCode"] == 3
     assert main["lastTermination"]["reason"] == status["lastState"]["terminated"]["reason"] == "Error"
-    assert (doc["status"], doc["statusReason"]) == ("failed", "container main: CrashLoopBackOff")
+    assert (doc["status"], doc["statusReason"]) == ("failed", _reason("CrashLoopBackOff", main))
     assert (described["State"], described["State.Reason"]) == ("Waiting", "CrashLoopBackOff")
     assert (described["Last State"], described["Last State.Exit Code"]) == ("Terminated", "3")
     assert int(described["Restart Count"]) == status["restartCount"]
@@ -128,7 +133,7 @@ def test_config_error_from_a_missing_secret_key(cluster: Cluster, ns: str) -> No
     assert main["env"] == [
         {"name": "PASSWORD", "value": None, "valueFrom": "<set to the key 'password' in secret 'db'>"}
     ]
-    assert (doc["status"], doc["statusReason"]) == ("failed", "container main: CreateContainerConfigError")
+    assert (doc["status"], doc["statusReason"]) == ("failed", _reason("CreateContainerConfigError", main))
     described = describe_container(cluster.describe("pod", "configless", ns), "main")
     assert described["State.Reason"] == "CreateContainerConfigError"
 

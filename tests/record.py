@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from e2e.harness.k8s import Cluster, has_condition, phase
 from e2e.harness.local import LocalCluster
-from kubectl_cyclops import cli, kube
+from kubectl_cyclops import cli, credentials, kube, paging, transport
 from kubectl_cyclops.kubeconfig import resolve
 from tests.replay import DISCOVERY, RECORDINGS, RecordingTransport
 
@@ -324,8 +324,8 @@ def recording_api(c: Cluster, token: str | None = None) -> tuple[kube.KubeApi, R
     target = resolve(str(c.kubeconfig), None)
     if token is not None:
         target = dataclasses.replace(target, cert_data=None, key_data=None, token=token)
-    headers, extra = kube._headers(target, None, None)
-    rec = RecordingTransport(kube.http_transport(target, headers, extra))
+    headers, extra = credentials.headers_for(target, None, None)
+    rec = RecordingTransport(transport.http_transport(target, headers, extra))
     return kube.KubeApi(target.server, target.namespace, rec, 10), rec
 
 
@@ -455,7 +455,7 @@ def main(only: list[str]) -> int:
                 continue
             argv = [a.format(**names) for a in argv]
             credentials = {"error-forbidden": token, "error-unauthorized": "not-a-valid-token"}.get(name)
-            with mock.patch.object(kube, "PAGE_SIZE", PAGED if name.endswith("-paged") else kube.PAGE_SIZE):
+            with mock.patch.object(paging, "PAGE_SIZE", PAGED if name.endswith("-paged") else paging.PAGE_SIZE):
                 record(c, name, argv, expect, credentials)
         if not only or "waits" in only:
             record_waits(c)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from kubectl_cyclops import kube
+from kubectl_cyclops import kube, transport
 
 RECORDINGS = Path(__file__).parent / "recordings"
 DISCOVERY = RECORDINGS / "_discovery.json"
@@ -55,7 +55,9 @@ def scenarios() -> list[str]:
 
 
 class Answer:
-    """A recorded HTTP answer, read as urllib3's response is."""
+    """A recorded HTTP answer, read as the transport's response is."""
+
+    retry_after = None
 
     def __init__(self, status: int, body: bytes, lines: Iterator[bytes] | None = None) -> None:
         self.status, self._body, self._lines = status, body, lines
@@ -115,7 +117,7 @@ class ReplayTransport:
 
     def _watch(self, k: str) -> Iterator[bytes]:
         if self.gone:
-            raise kube.unreachable("https://recorded", ConnectionRefusedError("Connection refused"))
+            raise transport.unreachable("https://recorded", ConnectionRefusedError("Connection refused"))
         events = self.streams.get(k, [])
         me = object()  # this watch connection's place among the heads
         try:
@@ -170,12 +172,12 @@ class RecordingTransport:
     the events of every watch, in order, by scope.
     """
 
-    def __init__(self, transport: kube.Transport) -> None:
+    def __init__(self, transport: transport.Transport) -> None:
         self.transport = transport
         self.answers: dict[str, dict[str, Any]] = {}
         self.streams: dict[str, list[Any]] = {}
 
-    def __call__(self, url: str, headers: dict[str, str], timeout: Any, stream: bool) -> kube.Response:
+    def __call__(self, url: str, headers: dict[str, str], timeout: Any, stream: bool) -> transport.Response:
         resp = self.transport(url, headers, timeout, stream)
         k, _, _ = key_of_url(url, headers)
         if stream:
@@ -187,9 +189,9 @@ class RecordingTransport:
 class _Tee:
     """A watch response whose events are also appended to `sink`."""
 
-    def __init__(self, resp: kube.Response, sink: list[Any]) -> None:
+    def __init__(self, resp: transport.Response, sink: list[Any]) -> None:
         self.resp, self.sink = resp, sink
-        self.status = resp.status
+        self.status, self.retry_after = resp.status, resp.retry_after
 
     @property
     def data(self) -> bytes:

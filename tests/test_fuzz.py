@@ -111,7 +111,7 @@ def test_any_duration_parses_or_is_a_usage_error(text: str) -> None:
     assert seconds is None or seconds >= 0
     refused: errors.UsageError | None = None
     try:
-        kube.parse_timeout(text)
+        selection.parse_timeout(text)
     except errors.UsageError as exc:
         refused = exc
     if refused is not None:

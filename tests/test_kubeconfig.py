@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from kubectl_cyclops import errors, kube
+from kubectl_cyclops import credentials, errors, kube
 from kubectl_cyclops.kubeconfig import Target, resolve
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
@@ -349,7 +349,7 @@ def test_the_server_receives_the_credentials_kubectl_sends(tmp_path: Path, serve
     (kubectl_auth, _), (ours, agent) = Recorder.seen[-2:]
     assert kubectl_auth is not None
     assert ours == kubectl_auth
-    assert agent == kube.USER_AGENT
+    assert agent == credentials.USER_AGENT
 
 
 def test_exec_plugin_failures_are_one_clear_config_error(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 
+from kubectl_cyclops import paging
 from kubectl_cyclops.discovery import _from_aggregated, match
 from kubectl_cyclops.fieldmaps import FieldMaps, shows
 from kubectl_cyclops.formats import FORMATTERS
@@ -155,11 +156,10 @@ def test_missing_values_read_none_in_tables(replay) -> None:
 
 
 def test_lists_are_read_page_by_page(replay, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kubectl_cyclops import kube
     from tests.record import PAGED
 
     everything = json.loads(replay("list-jobs", "-o", "json")[0].stdout)  # one page of 500
-    monkeypatch.setattr(kube, "PAGE_SIZE", PAGED)
+    monkeypatch.setattr(paging, "PAGE_SIZE", PAGED)
     result, api = replay("list-jobs-paged", "-o", "json")
     pages = [r for r in api.requests if r.startswith("GET /apis/batch/v1/namespaces/rec/jobs?")]
     assert len(pages) >= 3
@@ -178,10 +178,9 @@ def test_the_secret_test_fails_when_the_api_layer_stops_redacting(replay, monkey
 
 def test_list_mode_reads_related_objects_in_batches_not_per_object(replay, monkeypatch: pytest.MonkeyPatch) -> None:
     """details pv over many PVs: a LIST of claims and one of classes, paged, never a GET per PV."""
-    from kubectl_cyclops import kube
     from tests.record import PAGED
 
-    monkeypatch.setattr(kube, "PAGE_SIZE", PAGED)
+    monkeypatch.setattr(paging, "PAGE_SIZE", PAGED)
     result, api = replay("list-pvs-paged", "-o", "json")
     assert result.exit_code == 0, result.stderr
     docs = json.loads(result.stdout)
@@ -211,10 +210,9 @@ def test_list_mode_reads_related_objects_in_batches_not_per_object(replay, monke
 def test_reverse_references_are_listed_once_for_every_page_of_parents(replay, monkeypatch: pytest.MonkeyPatch) -> None:
     """details storageclass over many classes: each shows the PVs and claims that name it (referencedBy),
     read with one list of PVs and one of claims in all namespaces, shared by every page of classes."""
-    from kubectl_cyclops import kube
     from tests.record import PAGED
 
-    monkeypatch.setattr(kube, "PAGE_SIZE", PAGED)
+    monkeypatch.setattr(paging, "PAGE_SIZE", PAGED)
     result, api = replay("list-storageclasses-paged", "-o", "json")
     assert result.exit_code == 0, result.stderr
     docs = {d["name"]: d for d in json.loads(result.stdout)}

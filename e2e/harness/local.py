@@ -130,7 +130,8 @@ class LocalCluster:
         config = {
             "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
             "kind": "KwokctlConfiguration",
-            "options": dict(zip(names, free_ports(len(names)), strict=True)),
+            # Every component listens on loopback only: etcd's ports are plain HTTP without authentication.
+            "options": {**dict(zip(names, free_ports(len(names)), strict=True)), "bindAddress": "127.0.0.1"},
             # kwok simulates the nodes kwokctl made (annotated kwok.x-k8s.io/node=fake), not every node: a Node
             # object a test creates has no agent, and only the test writes its pods' status.
             "componentsPatches": [

@@ -19,7 +19,8 @@ from . import errors
 from .discovery import Discovery, Resource
 from .evaluate import Evaluation, Judged, evaluate, holds
 from .fieldmaps import Field, FieldMaps, Relation
-from .kube import Api, list_all, list_pages, resource_version
+from .kube import Api
+from .paging import WARNINGS, list_all, list_pages, resource_version
 from .relations import Found, Related, joined
 
 JSON = dict[str, Any]
@@ -126,7 +127,10 @@ class Collector:
                     continue
                 if events_f is None:
                     events_f = pool.submit(self._events, resource, namespace, None)
-                yield self._assemble(related, resource, objects, events_f)
+                assembled = self._assemble(related, resource, objects, events_f)
+                for details in assembled:  # the page's own warnings (an expired continue token) are each object's
+                    details.warnings += page.get(WARNINGS) or []
+                yield assembled
 
     def named(self, resource: Resource, namespace: str | None, names: set[str]) -> dict[str, Details]:
         """Some objects of one kind in one namespace, read with one list of the kind (not a GET each, so that

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 from . import errors
-from .kube import Api, cache_key
+from .kube import Api
 
 AGGREGATED = (
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
@@ -200,3 +202,9 @@ def match(resources: list[Resource], arg: str) -> Resource | None:
             if name in r.names() and (group is None or r.group == group) and (version is None or r.version == version):
                 return r
     return None
+
+
+def cache_key(host: str) -> str:
+    """A file-system-safe name for a server, like kubectl's discovery cache directories."""
+    parts = urlsplit(host)
+    return re.sub(r"[^A-Za-z0-9.]+", "_", (parts.netloc or host) + parts.path).strip("_")

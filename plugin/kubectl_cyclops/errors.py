@@ -45,9 +45,6 @@ class ExitCode(IntEnum):
 class CyclopsError(Exception):
     exit_code = ExitCode.ERROR
 
-    status: int | None = None  # the HTTP status, when the error is an API answer
-    body: object = None
-
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -90,7 +87,14 @@ class WaitTimeoutError(CyclopsError):
 
 
 class GoneError(CyclopsError):
-    """A watch's resourceVersion is too old (HTTP 410); the caller relists."""
+    """A watch's resourceVersion, or a list's continue token, is too old (HTTP 410): the caller reads again.
+
+    `reason` is the Status reason (Expired, Gone); `continue_token` the token an expired list may go on with.
+    """
+
+    def __init__(self, message: str, reason: str = "", continue_token: str | None = None) -> None:
+        super().__init__(message)
+        self.reason, self.continue_token = reason, continue_token
 
 
 class FieldMapError(CyclopsError):

@@ -26,7 +26,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import errors
-from .kube import JSON, Api, list_all, resource_version
+from .kube import JSON, Api
+from .paging import list_all, resource_version
 from .relations import ListScope
 
 WATCH_SECONDS = 300

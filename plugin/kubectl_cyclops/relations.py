@@ -29,7 +29,8 @@ from typing import Any, NamedTuple
 from . import errors, selectors
 from .discovery import Discovery, Resource
 from .fieldmaps import Relation
-from .kube import Api, list_all
+from .kube import Api
+from .paging import list_all
 
 JSON = dict[str, Any]
 

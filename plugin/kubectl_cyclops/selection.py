@@ -13,11 +13,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from . import errors, kube
+from . import durations, errors, kube
 from .details import Collector, Details
 from .discovery import Discovery, Resource
 from .fieldmaps import FieldMaps
 from .manifests import Manifest
+
+
+def parse_timeout(value: str | None) -> float | None:
+    """kubectl's --request-timeout: '0' means none; '5', '5s', '1m30s', '250ms' are accepted."""
+    if value is None or value.strip() in ("", "0"):
+        return None
+    seconds = durations.parse(value)
+    if seconds is None:
+        raise errors.UsageError(
+            f'invalid --request-timeout "{value}": use a number of seconds or a duration like 5s, 1m'
+        )
+    return seconds or None
 
 
 def now() -> datetime:
@@ -121,7 +133,7 @@ def select_manifests(
 ) -> Fleet:
     """The objects of the manifests, each kind resolved through discovery: a kind the server does not serve is
     an UnknownKindError naming the document. The namespace is the document's, else -n, else the context's."""
-    timeout = kube.parse_timeout(request_timeout)
+    timeout = parse_timeout(request_timeout)
     maps = FieldMaps(list(field_maps))
     api = kube.connect(kubeconfig, context, timeout)
     discovery = Discovery(api, cache_dir)
@@ -158,7 +170,7 @@ def select(
         raise errors.UsageError("a resource cannot be retrieved by name across all namespaces")
     if name and selector:
         raise errors.UsageError("name cannot be provided when a selector is specified")
-    timeout = kube.parse_timeout(request_timeout)
+    timeout = parse_timeout(request_timeout)
     maps = FieldMaps(list(field_maps))
     api = kube.connect(kubeconfig, context, timeout)
     discovery = Discovery(api, cache_dir)
