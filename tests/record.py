@@ -88,6 +88,7 @@ SCENARIOS: dict[str, tuple[list[str], str | None]] = {
     "list-jobs-paged": (["details", "jobs", "-n", NS], None),  # recorded with PAGE_SIZE = PAGED
     "list-pods-selector": (["details", "pods", "-A", "-l", "app=web"], None),
     "list-empty": (["details", "jobs", "-n", NS, "-l", "app=none"], None),
+    "list-configmaps": (["details", "configmaps", "-A"], None),  # tests/test_faults.py pages it, and expires it
     # recorded with PAGE_SIZE = PAGED: the PVs' claims and classes are read in batched lists
     "list-pvs-paged": (["details", "pv", "-l", "app.kubernetes.io/created-by=cyclops-e2e"], None),
     # recorded with PAGE_SIZE = PAGED: every page of classes shares one list of PVs and one of claims

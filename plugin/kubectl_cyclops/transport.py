@@ -99,6 +99,7 @@ def http_transport(target: Target, headers: dict[str, str], extra: JSON) -> Tran
     """
     import http.client
     import threading
+    import weakref
 
     parts = urlsplit(target.server)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -182,6 +183,11 @@ def http_transport(target: Target, headers: dict[str, str], extra: JSON) -> Tran
                             f"cannot reach the API server at {target.server}: "
                             f"no connection{handshake} within {timeout[0]:g}s"
                         ) from None
+                    # A kept-alive connection lives in its worker thread's local storage: when the thread
+                    # ends, its socket is closed, not left for the garbage collector to find open.
+                    sock = conn.sock
+                    assert sock is not None
+                    weakref.finalize(conn, sock.close)
                 conn.sock.settimeout(timeout[1])
                 conn.request("GET", target_path, headers={**headers, **hdrs})
                 resp = conn.getresponse()
