@@ -85,3 +85,13 @@ def test_no_packet_left_the_namespace_during_cluster_create_and_workloads(cluste
     counted = _counters()
     assert counted["inside"] > 0  # the chain sees the run's traffic
     assert counted["escaping"] == 0, counted
+
+
+def test_the_api_server_is_published_on_loopback_only(provider_state: dict[str, Any]) -> None:
+    """kind publishes the control plane's API port on the host side: on 127.0.0.1 only, never every address."""
+    container = f"{provider_state['name']}-control-plane"
+    inspect = subprocess.run(["docker", "inspect", container], capture_output=True, text=True, check=True).stdout
+    bindings = json.loads(inspect)[0]["HostConfig"]["PortBindings"]
+    published = [b for port in bindings.values() for b in port or []]
+    assert published, bindings
+    assert {b["HostIp"] for b in published} == {"127.0.0.1"}, bindings
