@@ -27,8 +27,11 @@ class Outcome:
 
     result: str
     items: list[Details] = field(default_factory=list)
-    matched: int = 0
     seen: list[Details] = field(default_factory=list)  # every object, as last seen
+
+    @property
+    def matched(self) -> int:
+        return len(self.seen)
 
 
 def status(d: Details) -> str:
@@ -37,12 +40,12 @@ def status(d: Details) -> str:
 
 def verdict(items: list[Details], goal: str) -> Outcome | None:
     if goal == "deleted":
-        return Outcome("met", [], 0) if not items else None
+        return Outcome("met") if not items else None
     failed = [d for d in items if status(d) == "failed"]
     if goal == "healthy" and failed:
-        return Outcome("failed", failed, len(items), items)
+        return Outcome("failed", failed, items)
     if items and all(status(d) == goal for d in items):
-        return Outcome("met", items, len(items), items)
+        return Outcome("met", items, items)
     return None
 
 
@@ -76,7 +79,7 @@ def wait(
             return outcome
         remaining = deadline - clock()
         if remaining <= 0:
-            return Outcome("timeout", [d for d in items if status(d) != goal], len(items), items)
+            return Outcome("timeout", [d for d in items if status(d) != goal], items)
         informer.changes(timeout=remaining)
 
 
