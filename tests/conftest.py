@@ -10,9 +10,18 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, settings
 
-from kubectl_cyclops import cli, kube, selection
+from kubectl_cyclops import cli, informer, kube, selection
 from tests.replay import ReplayApi, load
+
+# The same examples on every run, however loaded the machine: a failure is the code's, not the draw's or the
+# clock's. `pytest --hypothesis-profile=explore` draws new ones.
+settings.register_profile(
+    "repeatable", derandomize=True, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("explore", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("repeatable")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,12 +51,19 @@ def replay(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., tup
     """Run the CLI against a recording: replay("pv", "-o", "json") -> (result, api)."""
 
     def run(
-        name: str, *extra: str, argv: list[str] | None = None, interrupt: bool = False, stdin: str | None = None
+        name: str,
+        *extra: str,
+        argv: list[str] | None = None,
+        interrupt: bool = False,
+        stdin: str | None = None,
+        late: str | None = None,
     ) -> tuple[Result, ReplayApi]:
-        """`interrupt`: Ctrl-C once every recorded watch stream was replayed (ends --watch)."""
+        """`interrupt`: Ctrl-C once every recorded watch stream was replayed (ends --watch); `late`: hold back
+        the streams whose scope holds this text until the others have nothing left (tests/replay.py)."""
         recording = load(name)
-        api = ReplayApi(recording, interrupt)
+        api = ReplayApi(recording, interrupt, late)
         monkeypatch.setattr(kube, "connect", lambda *a: api)
+        monkeypatch.setattr(informer, "clock", api.replay.sim)
         monkeypatch.setattr(selection, "now", lambda: recorded_now(recording))
         args = [*(argv if argv is not None else recording["argv"]), *extra, "--cache-dir", str(tmp_path / "cache")]
         args = [a for a in args if a != "--watch"] + (["--watch"] if "--watch" in (argv or recording["argv"]) else [])

@@ -15,20 +15,22 @@ as they do against a cluster.
 from __future__ import annotations
 
 import json
+import queue
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from kubectl_cyclops import kube, transport
+from kubectl_cyclops import informer, kube, transport
 
 RECORDINGS = Path(__file__).parent / "recordings"
 DISCOVERY = RECORDINGS / "_discovery.json"
-WATCH_ONLY = {"watch", "resourceVersion", "allowWatchBookmarks", "timeoutSeconds"}
-PACE = 0.002  # seconds between replayed watch events
-TURN = 1.0  # longest wait for the other streams' earlier events (then the stream goes on regardless)
+WATCH_ONLY = {"watch", "resourceVersion", "resourceVersionMatch", "allowWatchBookmarks", "timeoutSeconds"}
+PACE = 0.002  # simulated seconds between two replayed watch events
+FAR = 24 * 3600.0  # simulated seconds after which a replay that never ends fails its test
+LATE = 1.0  # simulated seconds a held-back stream's events come after they would have (Simulation.late)
+SETTLE = 30.0  # real seconds a watch thread may take to handle one event, however loaded the machine
 
 
 def key(path: str, params: dict[str, Any] | None = None, accept: str | None = None) -> str:
@@ -76,88 +78,198 @@ class Answer:
         pass
 
 
+class Simulation(informer.Clock):
+    """Simulated time for the informer, and the replayed watch streams it is stepped through.
+
+    Every thread the informer starts (`spawn`) counts as running until it waits for its
+    stream's next event, sleeps, or ends. When the command waits on the informer's queue
+    and no such thread runs, time jumps to the next thing that happens: the next event of
+    the open streams (PACE after now; the lowest resourceVersion first, the order the
+    server wrote them), a sleeper's wake-up, or the command's own timeout. A run is
+    therefore the same on an idle machine and a loaded one, and takes no real time.
+    """
+
+    def __init__(self, late: str | None = None) -> None:
+        self.time = 0.0
+        self.position = 0  # the newest resourceVersion released: the simulated server's present
+        self.late = late  # streams whose key holds this: each event comes LATE after it would have
+        self._cond = threading.Condition()
+        self._running = 0
+        self._heads: dict[object, tuple[float, int]] = {}  # a stream waiting: (its delay, its next event's version)
+        self._sleepers: dict[object, float] = {}  # a thread sleeping: when it wakes
+        self._released: set[object] = set()
+
+    def now(self) -> float:
+        return self.time
+
+    def spawn(self, target: Callable[[], None], name: str) -> None:
+        with self._cond:
+            self._running += 1
+
+        def run() -> None:
+            try:
+                target()
+            finally:
+                self._idle()
+
+        threading.Thread(target=run, daemon=True, name=name).start()
+
+    def _idle(self) -> None:
+        with self._cond:
+            self._running -= 1
+            self._cond.notify_all()
+
+    def sleep(self, stop: threading.Event, seconds: float) -> None:
+        if stop.is_set():
+            return
+        me = object()
+        with self._cond:
+            self._sleepers[me] = self.time + seconds
+            self._block(lambda: me not in self._sleepers)
+
+    def await_turn(self, stream: object, key: str, version: int) -> None:
+        """Block a stream's thread until its next event (of `version`) is released to it."""
+        with self._cond:
+            self._heads[stream] = (LATE if self.late is not None and self.late in key else PACE, version)
+            self._block(lambda: stream in self._released)
+            self._released.discard(stream)
+
+    def forever(self) -> None:
+        """A watch on which nothing more happens."""
+        with self._cond:
+            self._block(lambda: False)
+
+    def _block(self, until: Callable[[], bool]) -> None:
+        self._running -= 1
+        self._cond.notify_all()
+        self._cond.wait_for(until)  # whoever makes `until` true counts this thread as running again
+
+    def get(self, items: queue.Queue[Any], timeout: float) -> Any:
+        deadline = self.time + max(timeout, 0)
+        with self._cond:
+            while True:
+                if not self._cond.wait_for(lambda: self._running == 0, timeout=SETTLE):
+                    raise AssertionError(f"a watch thread still runs after {SETTLE}s of real time")
+                try:
+                    return items.get_nowait()
+                except queue.Empty:
+                    pass
+                assert self.time < FAR, "the replay never ends: nothing left to happen"
+                upcoming = [(self.time + delay, 0, version, stream) for stream, (delay, version) in self._heads.items()]
+                upcoming += [(wake, 1, 0, me) for me, wake in self._sleepers.items()]
+                if not upcoming or min(upcoming, key=_order)[0] > deadline:
+                    self.time = deadline
+                    raise queue.Empty
+                when, sort, version, who = min(upcoming, key=_order)
+                self.time = when
+                self._running += 1
+                if sort == 0:
+                    del self._heads[who]
+                    self.position = max(self.position, version)
+                    self._released.add(who)
+                else:
+                    del self._sleepers[who]
+                self._cond.notify_all()
+
+
+def _order(upcoming: tuple[float, int, int, object]) -> tuple[float, int, int]:
+    return upcoming[:3]
+
+
 class ReplayTransport:
     """Answers from a recording, and fails on any request it has not seen.
 
-    A watch of a scope the recording has a stream for yields that stream's events;
-    with `interrupt`, the last stream to run out raises KeyboardInterrupt (Ctrl-C
-    ending `--watch` once everything recorded was seen). Other watches stay silent.
-
-    Across the open streams, events are handed over in resourceVersion order, the
-    order the server wrote them: a pod's Failed update reaches the plugin before
-    the Job condition that followed it, as it did when recorded, whatever the
-    threads' timing on a loaded machine.
+    A watch of a scope the recording has a stream for yields that stream's events after
+    the version asked for, stepped through by the simulation (`sim`); with `interrupt`,
+    the last stream to run out raises KeyboardInterrupt (Ctrl-C ending `--watch` once
+    everything recorded was seen). Other watches stay silent. A list at least as new as
+    a version (resourceVersionMatch=NotOlderThan) is the recorded list with every event
+    of its scope up to the simulated server's present, as the API server's cache answers.
     """
 
     gone = False  # True: the server went away after the lists, every watch (re)connection is refused
 
-    def __init__(self, recording: dict[str, Any], interrupt: bool = False) -> None:
+    def __init__(self, recording: dict[str, Any], interrupt: bool = False, late: str | None = None) -> None:
         shared = json.loads(DISCOVERY.read_text())
         self.answers = {**shared, **recording["phases"][0]}
         self.streams: dict[str, list[Any]] = recording.get("streams") or {}
         self.interrupt = interrupt
         self.requests: list[str] = []
+        self.sim = Simulation(late)
         self._running = set(self.streams)
         self._lock = threading.Lock()
-        self._silence = threading.Event()
-        self._turns = threading.Condition()
-        self._heads: dict[object, int] = {}  # per open watch: the resourceVersion of its next event
 
     def __call__(self, url: str, headers: dict[str, str], timeout: Any, stream: bool) -> Answer:
-        k, _, params = key_of_url(url, headers)
+        k, path, params = key_of_url(url, headers)
         watching = params.get("watch") == "true"
         with self._lock:
-            self.requests.append(("WATCH " if watching else "") + k)
+            self.requests.append(("WATCH " if watching else "") + k + _newer(params))
         if watching:
-            return Answer(200, b"", self._watch(k))
+            return Answer(200, b"", self._watch(k, _version_of(params.get("resourceVersion"))))
         if k not in self.answers:
             raise AssertionError(f"unrecorded request {k}")
         answer = self.answers[k]
-        return Answer(answer["status"], json.dumps(answer["body"]).encode())
+        body = answer["body"]
+        if "resourceVersionMatch" in params:
+            body = self._now(body, key(path, {p: v for p, v in params.items() if p != "limit"}))
+        return Answer(answer["status"], json.dumps(body).encode())
 
-    def _watch(self, k: str) -> Iterator[bytes]:
+    def _now(self, listing: dict[str, Any], stream: str) -> dict[str, Any]:
+        """The recorded list with its scope's events up to the simulated present."""
+        items = {_name(o): o for o in listing.get("items") or []}
+        for event in self.streams.get(stream, []):
+            if _version(event) <= self.sim.position and event.get("type") != "BOOKMARK":
+                if event["type"] == "DELETED":
+                    items.pop(_name(event["object"]), None)
+                else:
+                    items[_name(event["object"])] = event["object"]
+        version = max(self.sim.position, _version_of(listing["metadata"].get("resourceVersion")))
+        return {
+            **listing,
+            "metadata": {**listing["metadata"], "resourceVersion": str(version)},
+            "items": [*items.values()],
+        }
+
+    def _watch(self, k: str, since: int) -> Iterator[bytes]:
         if self.gone:
             raise transport.unreachable("https://recorded", ConnectionRefusedError("Connection refused"))
-        events = self.streams.get(k, [])
-        me = object()  # this watch connection's place among the heads
-        try:
-            for i, event in enumerate(events):
-                time.sleep(PACE)  # events a little apart, as a server sends them, not all in one read
-                self._take_turn(me, _version(event), _version(events[i + 1]) if i + 1 < len(events) else None)
+        me = object()  # this watch connection, among the streams waiting for their turn
+        for event in self.streams.get(k, []):
+            if _version(event) > since:
+                self.sim.await_turn(me, k, _version(event))
                 yield json.dumps(event).encode() + b"\n"
-        finally:  # a watch closed before its end no longer holds the others back
-            with self._turns:
-                self._heads.pop(me, None)
-                self._turns.notify_all()
         with self._lock:
             self._running.discard(k)
             last = k in self.streams and not self._running
         if last and self.interrupt:
             raise KeyboardInterrupt
-        self._silence.wait()  # a watch on which nothing (more) happens
+        self.sim.forever()
 
-    def _take_turn(self, me: object, version: int, after: int | None) -> None:
-        """Wait until no other open stream has an earlier event, then make this stream's next event its head."""
-        with self._turns:
-            self._heads[me] = version
-            self._turns.wait_for(lambda: version <= min(self._heads.values()), timeout=TURN)
-            if after is None:
-                self._heads.pop(me, None)
-            else:
-                self._heads[me] = after
-            self._turns.notify_all()
+
+def _name(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return meta.get("namespace") or "", meta.get("name") or ""
+
+
+def _newer(params: dict[str, str]) -> str:
+    """How a list at least as new as a version shows in the requests: ` (NotOlderThan 1234)`."""
+    match = params.get("resourceVersionMatch")
+    return f" ({match} {params.get('resourceVersion')})" if match else ""
+
+
+def _version_of(text: str | None) -> int:
+    return int(text) if text and text.isdigit() else 0
 
 
 def _version(event: dict[str, Any]) -> int:
-    version = str(((event.get("object") or {}).get("metadata") or {}).get("resourceVersion") or "0")
-    return int(version) if version.isdigit() else 0
+    return _version_of(str(((event.get("object") or {}).get("metadata") or {}).get("resourceVersion") or ""))
 
 
 class ReplayApi(kube.KubeApi):
     """A real KubeApi whose HTTP connection is a recording."""
 
-    def __init__(self, recording: dict[str, Any], interrupt: bool = False) -> None:
-        self.replay = ReplayTransport(recording, interrupt)
+    def __init__(self, recording: dict[str, Any], interrupt: bool = False, late: str | None = None) -> None:
+        self.replay = ReplayTransport(recording, interrupt, late)
         super().__init__(recording["host"], recording["namespace"], self.replay)
 
     @property

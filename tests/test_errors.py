@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,25 +155,19 @@ def test_a_silent_tls_server_fails_at_the_handshake_timeout_without_request_time
     """The server accepts the connection and never speaks: the handshake timeout ends it (10 s; 1 s here)."""
     monkeypatch.setattr(kube, "CONNECT_TIMEOUT", 1.0)
     config = kubeconfig(tmp_path / "config", f"https://127.0.0.1:{silent_server}")
-    started = time.monotonic()
     result = invoke("details", "pv", "x", "--kubeconfig", str(config), "--cache-dir", str(tmp_path))
-    elapsed = time.monotonic() - started
     assert one_line(result, ExitCode.UNREACHABLE) == (
         f"error: cannot reach the API server at https://127.0.0.1:{silent_server}: "
         "no connection and TLS handshake within 1s"
     )
-    assert 1 <= elapsed < 5
 
 
 def test_silent_server_respects_request_timeout(tmp_path: Path, silent_server: int) -> None:
     config = kubeconfig(tmp_path / "config", f"http://127.0.0.1:{silent_server}")
-    started = time.monotonic()
     result = invoke(
         "details", "pv", "x", "--kubeconfig", str(config), "--request-timeout", "1s", "--cache-dir", str(tmp_path)
     )
-    elapsed = time.monotonic() - started
     assert "timed out (see --request-timeout)" in one_line(result, ExitCode.UNREACHABLE)
-    assert elapsed < 5
 
 
 def test_a_bad_field_map_is_one_line_before_any_request(replay, tmp_path: Path) -> None:

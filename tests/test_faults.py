@@ -249,10 +249,8 @@ def test_an_answer_that_is_not_json_is_one_line_and_exit_8(server, tmp_path: Pat
 
 
 def test_a_slow_server_and_a_short_request_timeout(server, tmp_path: Path) -> None:
-    started = time.monotonic()
     result = run(server("job-complete", "slow"), tmp_path, "details", "job", "done", "--request-timeout", "1s")
     assert one_line(result, ExitCode.UNREACHABLE).endswith("the request timed out (see --request-timeout)")
-    assert time.monotonic() - started < 5
 
 
 def test_a_watch_stream_that_ends_mid_event_ends_the_wait_with_exit_8(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 
+import pytest
+
+from kubectl_cyclops import informer
 from kubectl_cyclops.errors import ExitCode
 from tests.replay import ReplayTransport
 
@@ -25,9 +27,8 @@ def test_wait_json_prints_the_final_document(replay) -> None:
 
 
 def test_a_failed_job_ends_the_wait_at_once_with_its_pods_and_exit_codes(replay) -> None:
-    started = time.monotonic()
-    result, _ = replay("wait-job-fails")  # recorded with --timeout 2m
-    assert time.monotonic() - started < 10
+    result, api = replay("wait-job-fails")  # recorded with --timeout 2m
+    assert api.replay.sim.time < 1, "ended at the failure, in simulated time, not at the timeout"
     assert result.exit_code == ExitCode.WAIT_FAILED
     assert result.stderr.count("\n") == 1
     assert (
@@ -52,11 +53,9 @@ def test_a_failed_job_as_json_is_the_failed_document(replay) -> None:
 
 def test_the_timeout_has_its_own_code_and_shows_the_last_state(replay) -> None:
     argv = ["wait", "job/paused", "-n", "rec", "--timeout", "1s"]
-    started = time.monotonic()
-    result, _ = replay("wait-job-timeout", argv=argv)
-    elapsed = time.monotonic() - started
+    result, api = replay("wait-job-timeout", argv=argv)
     assert result.exit_code == ExitCode.WAIT_TIMEOUT
-    assert 1 <= elapsed < 5
+    assert api.replay.sim.time == 1.0, "simulated seconds: the timeout, to the tick"
     assert result.stderr == (
         "error: timed out after 1s waiting for healthy: 1 of 1 not healthy: "
         "jobs.batch/paused -n rec unknown: Suspended=True (JobSuspended)\n"
@@ -66,10 +65,10 @@ def test_the_timeout_has_its_own_code_and_shows_the_last_state(replay) -> None:
 
 
 def test_timeout_zero_checks_once(replay) -> None:
-    started = time.monotonic()
-    result, _ = replay("wait-job-complete", argv=["wait", "job", "watched", "-n", "rec", "--timeout", "0"])
+    result, api = replay("wait-job-complete", argv=["wait", "job", "watched", "-n", "rec", "--timeout", "0"])
     assert result.exit_code == ExitCode.WAIT_TIMEOUT
-    assert time.monotonic() - started < 1
+    assert api.replay.sim.time == 0.0
+    assert not [r for r in api.requests if r.startswith("WATCH ")], "checked once, from the lists"
     assert "not healthy: jobs.batch/watched -n rec unknown: Suspended=True" in result.stderr
 
 
@@ -97,3 +96,27 @@ def test_a_server_that_stays_gone_ends_the_wait_with_the_unreachable_code(replay
     assert result.stderr == "error: cannot reach the API server at https://recorded: connection refused\n"
     assert result.stdout == ""
     assert sum(r.startswith("WATCH ") for r in api.requests) >= 2
+
+
+@pytest.mark.parametrize("synced", [True, False])
+def test_a_verdict_is_printed_from_stores_synced_up_to_the_event_that_decided_it(
+    replay, monkeypatch, synced: bool
+) -> None:
+    """Each scope has its own watch: here the pods' events come a second late (`late`), after the Job's Complete.
+    The pods' store is listed again, at least as new as the newest event, before the healthy Job is printed;
+    without that (synced=False, Informer.sync switched off) the Job would be printed beside no pod at all."""
+    if not synced:
+        monkeypatch.setattr(informer.Informer, "sync", lambda self: False)
+    result, api = replay("wait-job-complete", "-o", "json", late="/pods")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "healthy"
+    phases = [p["fields"]["phase"] for p in doc["related"]["pods"]]
+    resyncs = [r for r in api.requests if "(NotOlderThan " in r]
+    if synced:
+        assert phases == ["Succeeded"]
+        assert "GET /api/v1/namespaces/rec/pods" in [r.split("?")[0] for r in resyncs], api.requests
+        assert all(r.endswith("(NotOlderThan 515)") for r in resyncs), "the newest event applied anywhere"
+        assert not [r for r in resyncs if "/events" in r], "the store that had that event is not behind"
+    else:
+        assert (phases, resyncs) == ([], [])

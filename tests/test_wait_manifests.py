@@ -96,23 +96,25 @@ def test_urls_missing_paths_and_empty_manifests_are_usage_errors(tmp_path: Path)
         assert caught.value.message.startswith(message)
 
 
-def _scopes(requests: list[str]) -> tuple[Counter[str], Counter[str]]:
-    """LIST and WATCH requests by scope (path and selectors, without paging or watch parameters)."""
+def _scopes(requests: list[str]) -> tuple[Counter[str], Counter[str], Counter[str]]:
+    """LIST, LIST at least as new as a version (a sync), and WATCH requests by scope (path and selectors,
+    without paging or watch parameters)."""
 
     def scope(request: str) -> str:
-        path, _, query = request.removeprefix("WATCH ").split(" ", 1)[1].partition("?")
+        path, _, query = request.removeprefix("WATCH ").split(" ")[1].partition("?")
         kept = [p for p in query.split("&") if p and p.split("=")[0] not in {"limit", "continue", "watch",
                 "resourceVersion", "allowWatchBookmarks", "timeoutSeconds"}]  # fmt: skip
         return path + ("?" + "&".join(kept) if kept else "")
 
-    lists = Counter(
-        scope(r) for r in requests if r.startswith("GET ") and not r.startswith(("GET /api ", "GET /apis "))
-    )
+    reads = [r for r in requests if r.startswith("GET ") and not r.startswith(("GET /api ", "GET /apis "))]
+    lists = Counter(scope(r) for r in reads if "(NotOlderThan " not in r)
+    synced = Counter(scope(r) for r in reads if "(NotOlderThan " in r)
     watches = Counter(scope(r) for r in requests if r.startswith("WATCH "))
-    return lists, watches
+    return lists, synced, watches
 
 
 def test_twenty_objects_are_one_list_and_one_watch_per_scope_with_no_get_of_an_object(replay) -> None:
+    """And before the verdict, each scope behind the newest event is listed once more (Informer.sync)."""
     result, api = replay("wait-manifest")
     assert result.exit_code == 0, result.stderr
     names = [d["metadata"]["name"] for d in _documents(HEALTHY)]  # type: ignore[index]
@@ -122,9 +124,11 @@ def test_twenty_objects_are_one_list_and_one_watch_per_scope_with_no_get_of_an_o
     assert [r.split()[0].split("/", 1)[1] for r in rows[1:]] == names
     assert all(re.search(r"\s healthy\s+\d+\.\ds ", r) for r in rows[1:]), result.stdout
     assert re.search(r"^jobs.batch/resumed\s+rec\s+healthy\s+\d+\.\ds\s+Complete=True", result.stdout, re.M)
-    lists, watches = _scopes(api.requests)
+    lists, synced, watches = _scopes(api.requests)
     assert lists, api.requests
     assert max(lists.values()) == 1, lists
+    assert set(synced) < set(lists), "the scope that had the newest event is not behind: not listed again"
+    assert max(synced.values()) == 1, synced
     assert watches, api.requests  # the Job resumed after the watches opened
     assert set(watches) <= set(lists), watches
     assert max(watches.values()) == 1, watches

@@ -7,9 +7,12 @@ a hundred changes to one Job in a burst, then its deletion.
 from __future__ import annotations
 
 import gc
+import math
 
 import pytest
 
+import tests.replay
+from kubectl_cyclops.informer import INTERVAL
 from tests.conftest import documents
 from tests.replay import load
 
@@ -49,10 +52,16 @@ def test_no_request_per_change_after_the_first_lists(replay) -> None:
     assert not any("/jobs/burst" in r for r in data), "no GET of the object: it is read from the informer's store"
 
 
-def test_a_burst_of_changes_gives_at_most_a_few_renders(replay) -> None:
+@pytest.mark.parametrize("pace", [0.002, 0.01, 0.05])
+def test_a_burst_is_coalesced_to_one_rendering_per_interval(replay, monkeypatch, pace: float) -> None:
+    """A hundred changes to one Job, `pace` simulated seconds apart: a rendering at once for the first, then at
+    most one per INTERVAL whatever the rate, and one in every interval while changes keep coming."""
+    monkeypatch.setattr(tests.replay, "PACE", pace)
     result, _ = replay("wait-job-burst", "-o", "json", argv=watch("wait-job-burst", "burst"), interrupt=True)
-    docs = documents(result.stdout)
-    assert 1 <= len(docs) <= 3, f"{len(docs)} renders for a burst of 100 changes"
+    assert result.exit_code == 0, result.stderr
+    renders = len(documents(result.stdout))
+    span = pace * sum(len(e) for e in load("wait-job-burst")["streams"].values())  # the lists to the last event
+    assert math.floor(span / INTERVAL) <= renders - 2 <= math.ceil(span / INTERVAL), (renders, span)
 
 
 @pytest.mark.parametrize("command", ["watch", "wait"])
@@ -67,3 +76,20 @@ def test_long_running_commands_run_with_the_cycle_collector(replay, command: str
         assert gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_new_status_is_rendered_from_stores_synced_up_to_the_event_that_decided_it(replay) -> None:
+    """The pods' events come a second late (`late`): the Job's Complete is there first. The rendering that
+    shows it healthy lists the pods' store again first, so it shows the pod Succeeded, never no pod at all;
+    the pods' watch then goes on from that list, and no later rendering goes back in time."""
+    argv = watch("wait-job-complete", "watched")
+    result, api = replay("wait-job-complete", "-o", "json", argv=argv, interrupt=True, late="/pods")
+    assert result.exit_code == 0, result.stderr
+    docs = documents(result.stdout)
+    healthy = [d for d in docs if d["status"] == "healthy"]
+    assert healthy, [d["status"] for d in docs]
+    assert all([p["fields"]["phase"] for p in d["related"]["pods"]] == ["Succeeded"] for d in healthy)
+    assert docs[-1]["status"] == "healthy"
+    pods = [r.split(" ")[0] + r.partition("&limit=500")[2] for r in api.requests if "/pods?" in r]
+    # listed, watched; listed again at each new status (resumed, then complete); watched again from there
+    assert pods == ["GET", "WATCH", "GET (NotOlderThan 501)", "GET (NotOlderThan 515)", "WATCH"], pods

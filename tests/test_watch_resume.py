@@ -8,14 +8,13 @@ only the interruptions between them are staged.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from kubectl_cyclops import errors, informer
 from kubectl_cyclops.relations import ListScope
-from tests.replay import load
+from tests.replay import Simulation, load
 
 RECORDING = load("wait-job-complete")
 JOBS = next(k for k in RECORDING["streams"] if "/jobs?" in k)
@@ -50,8 +49,21 @@ def rv(event: dict) -> str:
     return event["object"]["metadata"]["resourceVersion"]
 
 
-def take(api: StagedApi, count: int) -> tuple[list[str], informer.Reflector]:
-    reflector = informer.Reflector(api, SCOPE, backoff=0.01)
+class Paused(informer.Clock):
+    """A clock that keeps the pauses asked for instead of taking them."""
+
+    def __init__(self) -> None:
+        self.paused: list[float] = []
+
+    def now(self) -> float:
+        return sum(self.paused)
+
+    def sleep(self, stop: threading.Event, seconds: float) -> None:
+        self.paused.append(seconds)
+
+
+def take(api: StagedApi, count: int, clock: informer.Clock | None = None) -> tuple[list[str], informer.Reflector]:
+    reflector = informer.Reflector(api, SCOPE, backoff=0.01, clock=clock or Paused())
     reflector.list()
     stop = threading.Event()
     out = []
@@ -93,7 +105,8 @@ def test_a_watch_that_keeps_failing_ends_the_command() -> None:
         take(api, 1)
 
 
-def test_the_informer_raises_a_watch_error_after_the_changes_before_it() -> None:
+def test_the_informer_raises_a_watch_error_after_the_changes_before_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(informer, "clock", Simulation())
     api = StagedApi([(EVENTS, None), *[([], errors.UnreachableError("connection refused"))] * informer.RETRIES])
     with informer.Informer(api, backoff=0.01) as inf:
         inf.cached.get(SCOPE.path + "/watched")
@@ -111,9 +124,8 @@ def test_the_informer_raises_a_watch_error_after_the_changes_before_it() -> None
 
 def test_a_watch_the_server_ends_at_once_backs_off_and_ends_the_command() -> None:
     """client-go's "very short watch": a stream closed at once with no event is a failure, not a busy loop."""
-    api = StagedApi([([], None)] * informer.RETRIES)
-    started = time.monotonic()
+    api, clock = StagedApi([([], None)] * informer.RETRIES), Paused()
     with pytest.raises(errors.UnreachableError, match="ended at once, with no event"):
-        take(api, 1)
+        take(api, 1, clock)
     assert api.versions == [LISTING["metadata"]["resourceVersion"]] * informer.RETRIES
-    assert time.monotonic() - started >= 0.01 * (2**0 + 2**1 + 2**2 + 2**3)  # the backoff between attempts
+    assert clock.paused == [0.01 * 2**n for n in range(informer.RETRIES - 1)]  # the backoff between attempts

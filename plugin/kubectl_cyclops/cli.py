@@ -210,7 +210,13 @@ def details(output: str, watch: bool, **target: Any) -> None:
 
     try:
         with Informer(sel.api) as informer:
-            watching.run(informer, lambda api: list(sel.collect(api)), shown_of, lambda items: show([items]))
+            watching.run(
+                informer,
+                lambda api: list(sel.collect(api)),
+                shown_of,
+                lambda items: show([items]),
+                lambda items: [d.subject.evaluation.status for d in items],
+            )
     except KeyboardInterrupt:
         return
 

@@ -6,13 +6,21 @@ message is one line that names the object and the cause.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from enum import IntEnum
 
 # C0 and C1 controls, the Unicode line and paragraph separators (a line break to str.splitlines), and the
 # bidirectional overrides that can make a terminal show text in another order than it is.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def debug(line: str) -> None:
+    """A line on stderr for someone finding out what the plugin does (KUBECTL_CYCLOPS_DEBUG=1); else nothing."""
+    if os.environ.get("KUBECTL_CYCLOPS_DEBUG"):
+        print(escape(line), file=sys.stderr)
 
 
 def escape(text: str) -> str:

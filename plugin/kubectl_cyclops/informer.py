@@ -15,6 +15,17 @@
    seconds, so rules that read the clock (`olderThan`) are re-evaluated.
    Watches of newly listed scopes start there too, so one evaluation reads
    the lists as they were answered.
+4. `Informer.sync()` makes the stores consistent before a verdict is printed.
+   Each scope has its own watch, and the server orders events only within
+   one: a Job's Complete can arrive before its pod's Succeeded. So before
+   `wait` or `--watch` prints a new status, every store that has not seen
+   the newest event applied anywhere is listed again, at least as new as
+   that event (resourceVersionMatch=NotOlderThan, served from the API
+   server's watch cache), and its watch restarts from there. Stores already
+   past it cost nothing.
+
+Time goes through `clock` (real time here; tests put a simulated clock in its
+place, so replayed streams are stepped through rather than raced).
 """
 
 from __future__ import annotations
@@ -22,7 +33,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import errors
@@ -38,6 +50,32 @@ SHORT_WATCH = 1.0  # a watch the server ends this soon with no event is a failur
 _PAGING = ("limit", "continue")
 
 
+class Clock:
+    """Real time, for the informer's timestamps, waits and watch threads."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def get(self, items: queue.Queue[Any], timeout: float) -> Any:
+        """The queue's next item, waiting at most `timeout` seconds (queue.Empty after that)."""
+        return items.get(timeout=max(timeout, 0))
+
+    def sleep(self, stop: threading.Event, seconds: float) -> None:
+        """Pause a watch thread; returns early when the command ends."""
+        stop.wait(seconds)
+
+    def spawn(self, target: Callable[[], None], name: str) -> None:
+        threading.Thread(target=target, daemon=True, name=name).start()
+
+
+clock = Clock()
+
+
+def _number(version: str) -> int | None:
+    """A resourceVersion as the number etcd gives it; None for one that is not (the API calls them opaque)."""
+    return int(version) if version.isdigit() else None
+
+
 def _key(obj: JSON) -> tuple[str, str]:
     meta = obj.get("metadata") or {}
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
@@ -46,19 +84,31 @@ def _key(obj: JSON) -> tuple[str, str]:
 class Reflector:
     """One scope's store: listed once, then kept up to date by a watch."""
 
-    def __init__(self, api: Api, scope: ListScope, backoff: float = 0.5) -> None:
+    def __init__(self, api: Api, scope: ListScope, backoff: float = 0.5, clock: Clock | None = None) -> None:
         self.api, self.scope, self.backoff = api, scope, backoff
+        self.clock = clock or globals()["clock"]
         self.items: dict[tuple[str, str], JSON] = {}
         self.version = ""
+        self.generation = 0  # one per list: a watch from before the latest list stops and starts again after it
+        self.newest: int | None = None  # the newest version of a watch event applied (not of a list)
         self.lock = threading.Lock()
         self.ready = threading.Event()  # set once the first list answered, or failed (`failure`)
         self.failure: BaseException | None = None
 
-    def list(self) -> None:
-        listing = list_all(self.api, self.scope.path, self.scope.params)
+    def list(self, not_older_than: int | None = None) -> None:
+        params = dict(self.scope.params)
+        if not_older_than is not None:
+            params.update(resourceVersion=str(not_older_than), resourceVersionMatch="NotOlderThan")
+        listing = list_all(self.api, self.scope.path, params)
         items = {_key(o): o for o in listing.get("items") or []}
         with self.lock:
             self.items, self.version = items, resource_version(listing)
+            self.generation += 1
+
+    def behind(self, version: int) -> bool:
+        """True unless the store has seen `version` (a store whose version is not a number is behind)."""
+        mine = _number(self.version)
+        return mine is None or mine < version
 
     def answer(self) -> JSON:
         """What a LIST of the scope would answer now: every item, ordered as the server orders them."""
@@ -66,10 +116,13 @@ class Reflector:
             items = [self.items[k] for k in sorted(self.items)]
             return {"metadata": {"resourceVersion": self.version}, "items": items}
 
-    def apply(self, event: JSON) -> bool:
-        """One watch event into the store; True when an object changed (not for bookmarks)."""
+    def apply(self, event: JSON, generation: int) -> bool | None:
+        """One watch event into the store; True when an object changed, False for a bookmark, and None
+        (nothing applied) when the store was listed again since the watch began."""
         obj = event.get("object") or {}
         with self.lock:
+            if generation != self.generation:
+                return None
             self.version = resource_version(obj) or self.version
             if event.get("type") == "BOOKMARK":
                 return False
@@ -77,28 +130,37 @@ class Reflector:
                 self.items.pop(_key(obj), None)
             else:
                 self.items[_key(obj)] = obj
+            number = _number(self.version)
+            if number is not None:
+                self.newest = max(self.newest or 0, number)
         return True
 
     def events(self, stop: threading.Event) -> Iterator[str]:
         """Watch from the store's version; yield "CHANGED" after each change, "RELISTED" after a relist."""
         failures = 0
         while not stop.is_set():
-            started, seen = time.monotonic(), 0
+            started, seen = self.clock.now(), 0
             try:
-                params = {
-                    **self.scope.params,
-                    "resourceVersion": self.version,
-                    "allowWatchBookmarks": "true",
-                    "timeoutSeconds": WATCH_SECONDS,
-                }
+                with self.lock:
+                    generation = self.generation
+                    params = {
+                        **self.scope.params,
+                        "resourceVersion": self.version,
+                        "allowWatchBookmarks": "true",
+                        "timeoutSeconds": WATCH_SECONDS,
+                    }
                 for event in self.api.watch(self.scope.path, params):
                     failures, seen = 0, seen + 1
-                    if self.apply(event):
+                    applied = self.apply(event, generation)
+                    if applied is None:
+                        break  # listed again meanwhile: watch from that list's version
+                    if applied:
                         yield "CHANGED"
                     if stop.is_set():
                         return
-                if seen == 0 and time.monotonic() - started < SHORT_WATCH:
-                    raise errors.UnreachableError(f"the watch of {self.scope.path} ended at once, with no event")
+                else:
+                    if seen == 0 and self.clock.now() - started < SHORT_WATCH:
+                        raise errors.UnreachableError(f"the watch of {self.scope.path} ended at once, with no event")
             except errors.GoneError:
                 self.list()  # the version is too old: what happened meanwhile is only in a fresh list
                 yield "RELISTED"
@@ -106,21 +168,21 @@ class Reflector:
                 failures += 1
                 if failures >= RETRIES:
                     raise
-                stop.wait(min(self.backoff * 2 ** (failures - 1), 10))  # returns early when the command ends
+                self.clock.sleep(stop, min(self.backoff * 2 ** (failures - 1), 10))
 
 
 class Informer:
     """Reflectors by scope, their work queue, and the CachedApi that reads them."""
 
     def __init__(self, api: Api, backoff: float = 0.5) -> None:
-        self.api, self.backoff = api, backoff
+        self.api, self.backoff, self.clock = api, backoff, clock
         self.stop = threading.Event()
         self.queue: queue.Queue[Any] = queue.Queue()
         self.reflectors: dict[ListScope, Reflector] = {}
         self.lock = threading.Lock()
         self.cached = CachedApi(self)
         self._error: BaseException | None = None
-        self._last = 0.0
+        self._last = -INTERVAL
         self._unwatched: list[Reflector] = []  # listed, watched from the next changes() on
 
     def __enter__(self) -> Informer:
@@ -139,7 +201,7 @@ class Informer:
             found = self.reflectors.get(scope)
             fresh = found is None
             if found is None:
-                found = self.reflectors[scope] = Reflector(self.api, scope, self.backoff)
+                found = self.reflectors[scope] = Reflector(self.api, scope, self.backoff, self.clock)
         if fresh:
             try:
                 found.list()
@@ -178,14 +240,14 @@ class Informer:
         with self.lock:
             start, self._unwatched = self._unwatched, []
         for reflector in start:  # from its list's version: nothing between the list and the watch is missed
-            threading.Thread(target=self._run, args=(reflector,), daemon=True, name=f"watch {reflector.scope}").start()
+            self.clock.spawn(lambda r=reflector: self._run(r), f"watch {reflector.scope}")  # type: ignore[misc]
         wait = RESYNC if timeout is None else min(timeout, RESYNC)
         try:
-            item = self.queue.get(timeout=max(wait, 0))
+            item = self.clock.get(self.queue, wait)
         except queue.Empty:
             return False
         changed = False
-        window_ends = max(time.monotonic(), self._last + INTERVAL)
+        window_ends = max(self.clock.now(), self._last + INTERVAL)
         while True:
             if isinstance(item, BaseException):
                 if not changed:
@@ -194,10 +256,27 @@ class Informer:
                 break
             changed = True
             try:
-                item = self.queue.get(timeout=max(window_ends - time.monotonic(), 0))
+                item = self.clock.get(self.queue, window_ends - self.clock.now())
             except queue.Empty:
                 break
-        self._last = time.monotonic()
+        self._last = self.clock.now()
+        return True
+
+    def sync(self) -> bool:
+        """List again every store that has not seen the newest event applied to any store, at least as new
+        as that event; True when one was (its watch then restarts from the new list)."""
+        with self.lock:
+            reflectors = [r for r in self.reflectors.values() if r.ready.is_set() and r.failure is None]
+        newest = max((r.newest for r in reflectors if r.newest is not None), default=None)
+        if newest is None:
+            return False  # no event yet: every store is a list, each as new as when it was asked for
+        behind = [r for r in reflectors if r.behind(newest)]
+        if not behind:
+            return False
+        errors.debug(f"sync: {len(behind)} of {len(reflectors)} stores behind version {newest}: listed again")
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for done in [pool.submit(r.list, newest) for r in behind]:
+                done.result()
         return True
 
 

@@ -15,6 +15,7 @@ from . import errors
 from .kube import JSON, Api
 
 PAGE_SIZE = 500
+_SNAPSHOT = ("resourceVersion", "resourceVersionMatch")  # not allowed beside a continue token
 WARNINGS = "cyclops.warnings"  # a page's warnings for its objects (an expired continue token)
 
 
@@ -63,6 +64,7 @@ def list_pages(api: Api, path: str, params: dict[str, Any] | None = None) -> Ite
         token = (page.get("metadata") or {}).get("continue")
         if not token:
             return
+        params = {k: v for k, v in params.items() if k not in _SNAPSHOT}  # the token names the snapshot
         params["continue"] = token
 
 

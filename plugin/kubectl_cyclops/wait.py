@@ -8,7 +8,6 @@ yet: the wait goes on until objects match and have the status, or time runs out.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -54,14 +53,15 @@ def wait(
     collect: Callable[[Api], list[Details]],
     goal: str,
     timeout: float,
-    clock: Callable[[], float] = time.monotonic,
 ) -> Outcome:
     """Evaluate from the informer's stores after every change until the goal is met, failed or timed out.
 
     `collect` raises NotFoundError for a NAME that does not exist: that is the
     goal when waiting for `deleted`, an error before it was seen, and an error
-    (deleted while waiting) after.
+    (deleted while waiting) after. A verdict is taken only from stores synced
+    up to the event that decided it (Informer.sync).
     """
+    clock = informer.clock.now
     deadline = clock() + timeout
     seen = False
     while True:
@@ -75,8 +75,10 @@ def wait(
             raise
         seen = True
         outcome = verdict(items, goal)
-        if outcome is not None:
+        if outcome is not None and not informer.sync():
             return outcome
+        if outcome is not None:
+            continue  # judged again from the synced stores
         remaining = deadline - clock()
         if remaining <= 0:
             return Outcome("timeout", [d for d in items if status(d) != goal], items)
@@ -157,13 +159,13 @@ def wait_all(
     collect: Callable[[Api], list[tuple[str, str | None, Details | None]]],
     goal: str,
     timeout: float,
-    clock: Callable[[], float] = time.monotonic,
 ) -> Tally:
     """Evaluate every object of the manifests from the informer's stores after every change.
 
     An object not there yet is waited for (an apply may still be running); waiting for healthy ends
-    at the first failure.
+    at the first failure. As with `wait`, the verdict is taken from synced stores.
     """
+    clock = informer.clock.now
     start = clock()
     deadline = start + timeout
     reached: dict[int, float] = {}
@@ -175,6 +177,9 @@ def wait_all(
                 e.seconds = reached.setdefault(i, elapsed)
             else:
                 reached.pop(i, None)
+        ended = any(e.failed(goal) for e in entries) or all(e.met(goal) for e in entries)
+        if ended and informer.sync():
+            continue
         if any(e.failed(goal) for e in entries):
             return Tally("failed", entries, elapsed)
         if all(e.met(goal) for e in entries):
