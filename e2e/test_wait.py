@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import signal
 import subprocess
 import threading
@@ -146,12 +147,16 @@ def test_wait_for_a_crd_to_be_established(cluster: Cluster, ns: str) -> None:
 
 
 def test_details_watch_prints_each_state_until_ctrl_c(cluster: Cluster, ns: str) -> None:
-    """`details --watch` runs on the same informer: suspended, then resumed until complete, then Ctrl-C."""
+    """`details --watch` runs on the same informer: suspended, then resumed until complete, then Ctrl-C.
+
+    Each new status is rendered from stores synced up to the event that decided it: the server answers the
+    lists at least as new as that event (resourceVersionMatch=NotOlderThan), as the debug lines show."""
     cluster.apply("job", name="watched", namespace=ns, suspend="true")
     cluster.wait_one("Job", "watched", has_condition("Suspended"), namespace=ns)
     cmd = [str(VENV_BIN / "kubectl"), *cluster._context_args(), "cyclops", "details", "job", "watched", "-n", ns]
+    env = {**cluster.env(), "KUBECTL_CYCLOPS_DEBUG": "1"}
     proc = subprocess.Popen(
-        [*cmd, "--watch", "-o", "json"], env=cluster.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*cmd, "--watch", "-o", "json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
     first = json.JSONDecoder().raw_decode(_read_document(proc.stdout))[0]  # the first render: before any change
@@ -165,6 +170,9 @@ def test_details_watch_prints_each_state_until_ctrl_c(cluster: Cluster, ns: str)
     assert code == 0, stderr
     assert has_condition("Complete")(cluster.get("job", "watched", ns))
     assert [p["fields"]["phase"] for p in last["related"]["pods"]] == ["Succeeded"]
+    synced = re.compile(r"sync: \d+ of \d+ stores behind version \d+: listed again")
+    assert stderr, "no store was behind when the status changed"
+    assert all(synced.fullmatch(line) for line in stderr.splitlines()), stderr
 
 
 def _read_document(stream: Any, timeout: float = 60) -> str:

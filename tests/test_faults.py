@@ -59,7 +59,7 @@ class Misbehaving(http.server.BaseHTTPRequestHandler):
     pushback: ClassVar[list[Pushback]] = []
     paged: ClassVar[bool] = False
     seen: ClassVar[list[str]] = []
-    served: ClassVar[dict[int, int]] = {}  # answers per connection (by the socket's id)
+    served: ClassVar[list[int]] = []  # answers per connection, in the order the connections came
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -109,8 +109,12 @@ class Misbehaving(http.server.BaseHTTPRequestHandler):
         params = dict(parse_qsl(parts.query))
         path = unquote(parts.path)
         self.seen.append(("WATCH " + path) if params.get("watch") == "true" else f"GET {self.path}")
-        served = self.served[id(self.connection)] = self.served.get(id(self.connection), 0) + 1
-        if self.fault == "reset-kept-alive" and served == 2:
+        # One handler per connection: its own count (a socket's id may be a closed one's again)
+        if not hasattr(self, "_mine"):
+            self._mine = len(self.served)
+            self.served.append(0)
+        self.served[self._mine] += 1
+        if self.fault == "reset-kept-alive" and self.served[self._mine] == 2:
             self.close_connection = True  # the second request on a kept-alive connection finds it closed
             return
         if self._pushed_back(path, params):
@@ -177,7 +181,7 @@ def server(tls: tuple[Path, Path], tmp_path: Path) -> Iterator[Any]:
     def configure(recording: str, fault: str, target: str = "", user: dict[str, str] | None = None) -> Path:
         Misbehaving.answers = {**json.loads(DISCOVERY.read_text()), **load(recording)["phases"][0]}
         Misbehaving.fault, Misbehaving.target, Misbehaving.peers = fault, target, []
-        Misbehaving.pushback, Misbehaving.paged, Misbehaving.seen, Misbehaving.served = [], False, [], {}
+        Misbehaving.pushback, Misbehaving.paged, Misbehaving.seen, Misbehaving.served = [], False, [], []
         config = tmp_path / "kubeconfig"
         cluster = {
             "server": f"https://127.0.0.1:{httpd.server_address[1]}",

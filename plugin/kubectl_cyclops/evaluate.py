@@ -25,7 +25,7 @@ cannot pull its image has failed, with the pod and the pod's reason as its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -127,62 +127,117 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _value(operand: Any, obj: Any, scope: _Scope) -> Any:
-    """An operand's value: a literal, or what an expression reads from the object, the rule's object or one of
-    its relations."""
+Check = Callable[[Any, _Scope], bool]  # a condition, compiled: does it hold for this object?
+Getter = Callable[[Any, _Scope], Any]  # an operand, compiled: its value for this object
+
+
+def _getter(operand: Any) -> Getter:
+    """An operand as a function: a literal, or what an expression reads from the object, the rule's object or
+    one of its relations."""
     if isinstance(operand, Expr):
-        return operand.value(obj)
+        read = operand.value
+        return lambda obj, scope: read(obj)
     if isinstance(operand, ParentValue):
-        return operand.path.value(scope.parent)
+        parent = operand.path.value
+        return lambda obj, scope: parent(scope.parent)
     if isinstance(operand, RelatedValues):
-        kept = (
-            j.obj
-            for j in scope.related.get(operand.relation, ())
-            if all(holds(c, j.obj, scope.now, scope) for c in operand.where)
-        )
-        return [v for o in kept for v in operand.path.values(o) if v is not None]
-    return operand
+        relation, values, where = operand.relation, operand.path.values, [check(c) for c in operand.where]
+        return lambda obj, scope: [
+            v
+            for j in scope.related.get(relation, ())
+            if all(w(j.obj, scope) for w in where)
+            for v in values(j.obj)
+            if v is not None
+        ]
+    return lambda obj, scope: operand
 
 
-def _operand(condition: Condition, obj: Any, scope: _Scope) -> Any:
+def _want(condition: Condition) -> Getter:
     """The operand's value, minus `minus` where given."""
-    want = _value(condition.operand, obj, scope)
+    want = _getter(condition.operand)
     if condition.minus is None:
         return want
-    minus = _value(condition.minus, obj, scope)
-    left, right = _number(want), _number(minus)
-    return None if left is None or right is None else left - right
+    minus = _getter(condition.minus)
+
+    def difference(obj: Any, scope: _Scope) -> Any:
+        left, right = _number(want(obj, scope)), _number(minus(obj, scope))
+        return None if left is None or right is None else left - right
+
+    return difference
 
 
-def _test(op: str, value: Any, want: Any, now: datetime) -> bool:
-    """One value against the operand; an absent value satisfies no comparison."""
-    if op == "exists":
-        return (value is not None) == bool(want)
-    if op == "equals":
-        return _same(value, want)
-    if op == "notEquals":
-        return not _same(value, want)
-    if op == "in":
-        return any(_same(value, w) for w in want)
-    if op == "olderThan":
-        since = parse_time(value)
-        return since is not None and (now - since).total_seconds() > want
-    left, right = _number(value), _number(want)
-    if left is None or right is None:
-        return False
-    return left > right if op == "greaterThan" else left < right
+def _older(value: Any, want: Any, now: datetime) -> bool:
+    since = parse_time(value)
+    return since is not None and (now - since).total_seconds() > want
+
+
+def _compare(greater: bool) -> Callable[[Any, Any, datetime], bool]:
+    def compare(value: Any, want: Any, now: datetime) -> bool:
+        left, right = _number(value), _number(want)
+        if left is None or right is None:
+            return False
+        return left > right if greater else left < right
+
+    return compare
+
+
+# One value against the operand; an absent value satisfies no comparison.
+_TESTS: dict[str, Callable[[Any, Any, datetime], bool]] = {
+    "exists": lambda value, want, now: (value is not None) == bool(want),
+    "equals": lambda value, want, now: _same(value, want),
+    "notEquals": lambda value, want, now: not _same(value, want),
+    "in": lambda value, want, now: any(_same(value, w) for w in want),
+    "olderThan": _older,
+    "greaterThan": _compare(True),
+    "lessThan": _compare(False),
+}
+
+
+def _compile(condition: Condition) -> Check:
+    """A condition as one function, its operator, operand and path looked up once rather than per object."""
+    test, want, every = _TESTS[condition.operator], _want(condition), condition.quantifier == "all"
+    if condition.judged is not None:
+        attribute = condition.judged
+
+        def judged(obj: Any, scope: _Scope) -> bool:
+            value = None if scope.judged is None else getattr(scope.judged, attribute)
+            return test(value, want(obj, scope), scope.now)
+
+        return judged
+    if condition.path.single:  # one value at most: `any` and `all` of it are the same test
+        read = condition.path.value
+
+        def holds_one(obj: Any, scope: _Scope) -> bool:
+            return test(read(obj), want(obj, scope), scope.now)
+
+        return holds_one
+    values = condition.path.values
+
+    def holds(obj: Any, scope: _Scope) -> bool:
+        wanted, now = want(obj, scope), scope.now
+        found = [v for v in values(obj) if v is not None]
+        if not found:
+            return test(None, wanted, now)
+        if every:
+            return all(test(v, wanted, now) for v in found)
+        return any(test(v, wanted, now) for v in found)
+
+    return holds
+
+
+_CHECKS: dict[int, tuple[Condition, Check]] = {}  # by id(condition), the condition kept so its id stays its own
+
+
+def check(condition: Condition) -> Check:
+    """The condition, compiled once."""
+    found = _CHECKS.get(id(condition))
+    if found is None:
+        found = _CHECKS[id(condition)] = (condition, _compile(condition))
+    return found[1]
 
 
 def holds(condition: Condition, obj: Any, now: datetime, scope: _Scope | None = None) -> bool:
-    scope = scope or _Scope(now)
-    if condition.judged is not None:
-        judged = scope.judged
-        values = [None if judged is None else getattr(judged, condition.judged)]
-    else:
-        values = [v for v in condition.path.values(obj) if v is not None] or [None]
-    want = _operand(condition, obj, scope)
-    test = (_test(condition.operator, v, want, now) for v in values)
-    return any(test) if condition.quantifier == "any" else all(test)
+    return check(condition)(obj, scope or _Scope(now))
 
 
 def event_line(event: Any) -> str | None:
@@ -237,6 +292,34 @@ def last_event(events: Sequence[dict[str, Any]], among: tuple[str, ...] = ()) ->
     return next((e for e in reversed(events) if not among or e.get("reason") in among), None)
 
 
+class _Compiled(NamedTuple):
+    """A rule with its conditions compiled, and which of them read an event (None: the object)."""
+
+    rule: Rule
+    checks: tuple[Check, ...]
+    events: tuple[tuple[str, ...] | None, ...]  # per condition: the reasons among which its event is the last
+    plain: bool  # neither forEach, forEachRelated nor an event: the conditions read the object itself
+
+
+_RULES: dict[int, tuple[FieldMap, tuple[_Compiled, ...]]] = {}  # by id(map), the map kept so its id stays its own
+
+
+def _compiled(field_map: FieldMap) -> tuple[_Compiled, ...]:
+    found = _RULES.get(id(field_map))
+    if found is None:
+        rules = tuple(
+            _Compiled(
+                rule,
+                tuple(check(c) for c in rule.when),
+                tuple(c.among if c.on_event else None for c in rule.when),
+                rule.for_each is None and rule.for_each_related is None and not any(c.on_event for c in rule.when),
+            )
+            for rule in field_map.rules
+        )
+        found = _RULES[id(field_map)] = (field_map, rules)
+    return found[1]
+
+
 def status_of(
     field_map: FieldMap,
     obj: dict[str, Any],
@@ -249,18 +332,23 @@ def status_of(
     A reason `{lastEvent: true}` shows the event the rule's first event condition read.
     """
     scope = _Scope(now, obj, related or {})
-    for rule in field_map.rules:
+    for rule, checks, on_events, plain_rule in _compiled(field_map):
+        if plain_rule:
+            if all(c(obj, scope) for c in checks):
+                return rule.status, reason_of(rule.reason, obj, last_event(events)) or _default_reason(rule, obj)
+            continue
         if rule.for_each_related is not None:
             for judged in scope.related.get(rule.for_each_related, ()):
                 tried = scope._replace(judged=judged)
-                if all(holds(c, judged.obj, now, tried) for c in rule.when):
+                if all(c(judged.obj, tried) for c in checks):
                     return rule.status, reason_of(rule.reason, judged.obj, judged=judged) or judged.line()
             continue
-        read = [last_event(events, c.among) if c.on_event else None for c in rule.when]  # each condition's event
+        # what each condition reads: its event, or None for the object (or the forEach element) itself
+        read = [None if among is None else (last_event(events, among),) for among in on_events]
         targets = [obj] if rule.for_each is None else rule.for_each.values(obj)
         for target in targets:
-            if all(holds(c, e if c.on_event else target, now, scope) for c, e in zip(rule.when, read, strict=True)):
-                event = next((e for c, e in zip(rule.when, read, strict=True) if c.on_event), last_event(events))
+            if all(c(target if e is None else e[0], scope) for c, e in zip(checks, read, strict=True)):
+                event = next((e[0] for e in read if e is not None), last_event(events))
                 return rule.status, reason_of(rule.reason, target, event) or _default_reason(rule, target)
     return field_map.otherwise, reason_of(field_map.otherwise_reason, obj, last_event(events))
 
