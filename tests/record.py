@@ -30,6 +30,7 @@ NS = "rec"
 PAGED = 2  # the page size the *-paged scenarios are recorded (and replayed) with, to exercise `continue`
 MANY = 6  # extra bound PVs, each with its claim and class, for list-pvs-paged
 BURST = 100  # changes to one Job in a burst, for wait-job-burst
+AMONG = 500  # Jobs, of which one changes in a burst, for wait-one-of-many
 HERE = Path(__file__).parent
 
 # name: (arguments, expected status or None for lists and errors)
@@ -407,7 +408,39 @@ def record_waits(c: Cluster) -> None:
         c.kubectl("delete", "job", "burst", "-n", NS, "--wait=false")
 
     record_informer(c, "wait-job-burst", ["wait", "job/burst", "-n", NS, "--for", "deleted", "--timeout", "2m"], burst)
+    record_one_of_many(c)
     record_manifest_waits(c)
+
+
+def record_one_of_many(c: Cluster) -> None:
+    """AMONG suspended Jobs in a namespace of their own; one of them changes twenty times in a burst while
+    `wait jobs` runs (until its timeout): replayed as `details jobs --watch`, only that Job is evaluated again."""
+    ns = f"{NS}-many"
+    c.kubectl("create", "namespace", ns)
+    pod = {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox", "command": ["true"]}]}
+    spec = {"suspend": True, "template": {"spec": pod}}
+    jobs = [
+        {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": f"job-{i:03}", "namespace": ns}, "spec": spec}
+        for i in range(AMONG)
+    ]
+    c.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": jobs}))
+    suspended = has_condition("Suspended")
+    c.wait("Job", lambda js: len(js) == AMONG and all(map(suspended, js)), namespace=ns, timeout=180)
+    # the job controller reports each suspension in an event, paced by its event broadcaster: the recording starts
+    # once all are in, so that only the burst changes what a Job's details depend on
+    c.wait(
+        "Event",
+        lambda evs: sum(e["reason"] == "Suspended" for e in evs) >= AMONG,
+        namespace=ns,
+        timeout=300,
+        what="a Suspended event about each Job",
+    )
+
+    def burst() -> None:
+        for i in range(20):
+            c.batch.patch_namespaced_job("job-123", ns, {"metadata": {"annotations": {"cyclops.e2e/step": str(i)}}})
+
+    record_informer(c, "wait-one-of-many", ["wait", "jobs", "-n", ns, "--timeout", "8s"], burst)
 
 
 def record_manifest_waits(c: Cluster) -> None:
@@ -443,7 +476,7 @@ def record_legacy_discovery(c: Cluster) -> None:
 
 def main(only: list[str]) -> int:
     """Record every scenario, or only those named (`python -m tests.record list-jobs ...`)."""
-    unknown = set(only) - set(SCENARIOS) - {"waits", "manifest-waits", "_discovery_legacy"}
+    unknown = set(only) - set(SCENARIOS) - {"waits", "manifest-waits", "one-of-many", "_discovery_legacy"}
     if unknown:
         print(f"unknown scenario(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
@@ -462,6 +495,8 @@ def main(only: list[str]) -> int:
             record_waits(c)
         elif "manifest-waits" in only:
             record_manifest_waits(c)
+        elif "one-of-many" in only:
+            record_one_of_many(c)
         if not only or "_discovery_legacy" in only:
             record_legacy_discovery(c)
     return 0

@@ -12,6 +12,7 @@ import math
 import pytest
 
 import tests.replay
+from kubectl_cyclops import evaluate
 from kubectl_cyclops.informer import INTERVAL
 from tests.conftest import documents
 from tests.replay import load
@@ -93,3 +94,31 @@ def test_a_new_status_is_rendered_from_stores_synced_up_to_the_event_that_decide
     pods = [r.split(" ")[0] + r.partition("&limit=500")[2] for r in api.requests if "/pods?" in r]
     # listed, watched; listed again at each new status (resumed, then complete); watched again from there
     assert pods == ["GET", "WATCH", "GET (NotOlderThan 501)", "GET (NotOlderThan 515)", "WATCH"], pods
+
+
+def test_a_burst_to_one_of_500_jobs_evaluates_only_that_job_again(replay, monkeypatch) -> None:
+    """wait-one-of-many: 500 suspended Jobs; one of them changes twenty times. After the first collection, each
+    rendering evaluates one Job, the one that changed (its related sets did not change), and no other."""
+    evaluated: list[list[str]] = [[]]  # the Jobs evaluated, by collection
+
+    class Counting(evaluate.Memo):
+        def evaluate(self, field_map, obj, *rest):  # type: ignore[no-untyped-def]
+            before = self.evaluations
+            judged = super().evaluate(field_map, obj, *rest)
+            if self.evaluations > before:
+                evaluated[-1].append(obj["metadata"]["name"])
+            return judged
+
+        def collected(self) -> None:
+            evaluated.append([])
+            super().collected()
+
+    monkeypatch.setattr(evaluate, "Memo", Counting)
+    argv = ["details", "jobs", "-n", "rec-many", "--watch"]
+    result, _ = replay("wait-one-of-many", "-o", "json", argv=argv, interrupt=True)
+    assert result.exit_code == 0, result.stderr
+    assert [len(d) for d in documents(result.stdout)][:1] == [500]
+    collections = [names for names in evaluated if names]
+    assert len(collections[0]) == 500, "the first collection evaluates every Job"
+    assert len(collections) > 2, "the burst spans more than one collection"
+    assert collections[1:] == [["job-123"]] * (len(collections) - 1), collections[1:]

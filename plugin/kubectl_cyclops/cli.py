@@ -203,7 +203,10 @@ def details(output: str, watch: bool, **target: Any) -> None:
 
     gc.enable()  # entry.main starts without it; a watch runs for long
     from . import watch as watching
+    from .evaluate import Memo
     from .informer import Informer
+
+    sel.memo = Memo()
 
     def shown_of(items: list[Details]) -> list[Any]:
         return [(d.versions(), d.subject.evaluation.status, d.subject.evaluation.reason) for d in items]
@@ -301,11 +304,13 @@ def wait(
 def _wait_kind(goal: str, seconds: float, timeout: str, output: str, junit: str | None, target: Any) -> None:
     from . import render
     from . import wait as waiting
+    from .evaluate import Memo
     from .informer import Informer
     from .selection import now, select
 
     tables = output in ("table", "wide")
     sel = select(**target)
+    sel.memo = Memo()
     started = time.monotonic()
     with Informer(sel.api) as informer:
         outcome = waiting.wait(informer, lambda api: list(sel.collect(api)), goal, seconds)
@@ -338,6 +343,7 @@ def _wait_manifests(
     """`wait -f`: every object of the manifests, on one informer; details of what failed, then a summary."""
     from . import render
     from . import wait as waiting
+    from .evaluate import Memo
     from .informer import Informer
     from .manifests import read as read_manifests
     from .selection import now, select_manifests
@@ -349,6 +355,7 @@ def _wait_manifests(
     named = read_manifests(filenames, recursive, stdin)
     options = {k: v for k, v in target.items() if k not in ("kind", "name", "all_namespaces", "selector")}
     fleet = select_manifests(named, **options)
+    fleet.memo = Memo()
     with Informer(fleet.api) as informer:
         tally = waiting.wait_all(
             informer, lambda api: [(t.label, t.namespace, d) for t, d in fleet.collect(api)], goal, seconds

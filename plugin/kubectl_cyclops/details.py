@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from . import errors
 from .discovery import Discovery, Resource
-from .evaluate import Evaluation, Judged, evaluate, holds
+from .evaluate import Evaluation, Judged, Memo, evaluate, holds
 from .fieldmaps import Field, FieldMaps, Relation
 from .kube import Api
 from .paging import WARNINGS, list_all, list_pages, resource_version
@@ -90,8 +90,10 @@ Events = tuple[list[JSON], str | None]  # events, and a warning if they could no
 
 
 class Collector:
-    def __init__(self, api: Api, discovery: Discovery, maps: FieldMaps, now: datetime) -> None:
-        self.api, self.discovery, self.maps, self.now = api, discovery, maps, now
+    def __init__(
+        self, api: Api, discovery: Discovery, maps: FieldMaps, now: datetime, memo: Memo | None = None
+    ) -> None:
+        self.api, self.discovery, self.maps, self.now, self.memo = api, discovery, maps, now, memo
 
     def evaluated(
         self,
@@ -103,7 +105,8 @@ class Collector:
     ) -> Evaluated:
         fmap = self.maps.get(resource.group, resource.kind)
         shown = fmap.fields if fields is None else fields
-        return Evaluated(resource, obj, shown, evaluate(fmap, obj, self.now, shown, events or (), related))
+        judge = evaluate if self.memo is None else self.memo.evaluate  # --watch, wait: only what changed
+        return Evaluated(resource, obj, shown, judge(fmap, obj, self.now, shown, events or (), related))
 
     def one(self, resource: Resource, namespace: str | None, name: str) -> Details:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:

@@ -26,7 +26,7 @@ cannot pull its image has failed, with the pod and the pod's reason as its own.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -75,11 +75,16 @@ class Values(Mapping[str, Any]):
 
 
 class Evaluation(NamedTuple):
-    """What a map says of one object: its status, why, and the value of each field."""
+    """What a map says of one object: its status, why, and the value of each field.
+
+    `recheck`: the first time at which an `olderThan` condition that did not hold will hold, so the
+    same object may be judged otherwise from then on (None: time changes nothing).
+    """
 
     status: str
     reason: str | None
     values: Values
+    recheck: datetime | None = None
 
 
 class Judged(NamedTuple):
@@ -107,6 +112,7 @@ class _Scope(NamedTuple):
     parent: Any = None
     related: Related = MappingProxyType({})
     judged: Judged | None = None
+    pending: list[datetime] | None = None  # when each olderThan tried and not met will be met
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -166,13 +172,19 @@ def _want(condition: Condition) -> Getter:
     return difference
 
 
-def _older(value: Any, want: Any, now: datetime) -> bool:
+def _older(value: Any, want: Any, scope: _Scope) -> bool:
     since = parse_time(value)
-    return since is not None and (now - since).total_seconds() > want
+    if since is None:
+        return False
+    if (scope.now - since).total_seconds() > want:
+        return True
+    if scope.pending is not None:
+        scope.pending.append(since + timedelta(seconds=want))
+    return False
 
 
-def _compare(greater: bool) -> Callable[[Any, Any, datetime], bool]:
-    def compare(value: Any, want: Any, now: datetime) -> bool:
+def _compare(greater: bool) -> Callable[[Any, Any, _Scope], bool]:
+    def compare(value: Any, want: Any, scope: _Scope) -> bool:
         left, right = _number(value), _number(want)
         if left is None or right is None:
             return False
@@ -182,11 +194,11 @@ def _compare(greater: bool) -> Callable[[Any, Any, datetime], bool]:
 
 
 # One value against the operand; an absent value satisfies no comparison.
-_TESTS: dict[str, Callable[[Any, Any, datetime], bool]] = {
-    "exists": lambda value, want, now: (value is not None) == bool(want),
-    "equals": lambda value, want, now: _same(value, want),
-    "notEquals": lambda value, want, now: not _same(value, want),
-    "in": lambda value, want, now: any(_same(value, w) for w in want),
+_TESTS: dict[str, Callable[[Any, Any, _Scope], bool]] = {
+    "exists": lambda value, want, scope: (value is not None) == bool(want),
+    "equals": lambda value, want, scope: _same(value, want),
+    "notEquals": lambda value, want, scope: not _same(value, want),
+    "in": lambda value, want, scope: any(_same(value, w) for w in want),
     "olderThan": _older,
     "greaterThan": _compare(True),
     "lessThan": _compare(False),
@@ -201,26 +213,26 @@ def _compile(condition: Condition) -> Check:
 
         def judged(obj: Any, scope: _Scope) -> bool:
             value = None if scope.judged is None else getattr(scope.judged, attribute)
-            return test(value, want(obj, scope), scope.now)
+            return test(value, want(obj, scope), scope)
 
         return judged
     if condition.path.single:  # one value at most: `any` and `all` of it are the same test
         read = condition.path.value
 
         def holds_one(obj: Any, scope: _Scope) -> bool:
-            return test(read(obj), want(obj, scope), scope.now)
+            return test(read(obj), want(obj, scope), scope)
 
         return holds_one
     values = condition.path.values
 
     def holds(obj: Any, scope: _Scope) -> bool:
-        wanted, now = want(obj, scope), scope.now
+        wanted = want(obj, scope)
         found = [v for v in values(obj) if v is not None]
         if not found:
-            return test(None, wanted, now)
+            return test(None, wanted, scope)
         if every:
-            return all(test(v, wanted, now) for v in found)
-        return any(test(v, wanted, now) for v in found)
+            return all(test(v, wanted, scope) for v in found)
+        return any(test(v, wanted, scope) for v in found)
 
     return holds
 
@@ -326,12 +338,14 @@ def status_of(
     now: datetime,
     events: Sequence[dict[str, Any]] = (),
     related: Related | None = None,
+    pending: list[datetime] | None = None,
 ) -> tuple[str, str | None]:
     """The first rule that holds gives the status and its reason; otherwise the map's `otherwise`.
 
-    A reason `{lastEvent: true}` shows the event the rule's first event condition read.
+    A reason `{lastEvent: true}` shows the event the rule's first event condition read. `pending` gathers
+    when each `olderThan` that was tried and not met will be met.
     """
-    scope = _Scope(now, obj, related or {})
+    scope = _Scope(now, obj, related or {}, pending=pending)
     for rule, checks, on_events, plain_rule in _compiled(field_map):
         if plain_rule:
             if all(c(obj, scope) for c in checks):
@@ -366,5 +380,53 @@ def evaluate(
     `related` holds the map's related sets, each object already evaluated by its own map, for the rules that
     read them (`forEachRelated`).
     """
-    status, reason = status_of(field_map, obj, now, events, related)
-    return Evaluation(status, reason, Values(field_map.fields if fields is None else fields, obj))
+    pending: list[datetime] = []
+    status, reason = status_of(field_map, obj, now, events, related, pending)
+    shown = field_map.fields if fields is None else fields
+    return Evaluation(status, reason, Values(shown, obj), min(pending, default=None))
+
+
+class Memo:
+    """Evaluations kept from one collection to the next, for `--watch` and `wait`: an object is evaluated again
+    only when something its rules read changed (the object, its events, the verdicts on its related objects)
+    or when a time an `olderThan` compares with has come. `evaluations` counts those that were computed."""
+
+    def __init__(self) -> None:
+        # by (map, fields, object): the map (kept, so that no other map takes its id), what was read, the verdict
+        self._kept: dict[tuple[int, int, str], tuple[FieldMap, tuple[Any, ...], Evaluation]] = {}
+        self._used: set[tuple[int, int, str]] = set()
+        self.evaluations = 0
+
+    def evaluate(
+        self,
+        field_map: FieldMap,
+        obj: dict[str, Any],
+        now: datetime,
+        fields: tuple[Field, ...],
+        events: Sequence[dict[str, Any]],
+        related: Related | None,
+    ) -> Evaluation:
+        meta = obj.get("metadata") or {}
+        which = (id(field_map), id(fields), str(meta.get("uid") or meta.get("name")))
+        inputs = (
+            meta.get("resourceVersion"),
+            tuple((e.get("metadata") or {}).get("resourceVersion") for e in events),
+            tuple(
+                (name, tuple(((j.obj.get("metadata") or {}).get("resourceVersion"), j.status, j.reason) for j in js))
+                for name, js in (related or {}).items()
+            ),
+        )
+        self._used.add(which)
+        kept = self._kept.get(which)
+        if kept is not None and kept[1] == inputs and (kept[2].recheck is None or now < kept[2].recheck):
+            return kept[2]
+        self.evaluations += 1
+        evaluation = evaluate(field_map, obj, now, fields, events, related)
+        self._kept[which] = (field_map, inputs, evaluation)
+        return evaluation
+
+    def collected(self) -> None:
+        """One collection is over: forget the objects it did not evaluate (deleted, or no longer selected)."""
+        for which in self._kept.keys() - self._used:
+            del self._kept[which]
+        self._used = set()
