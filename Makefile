@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STATE := .e2e
-export PATH := $(CURDIR)/$(BIN):$(PATH)
+export PATH := $(abspath $(BIN)):$(PATH)
 # pytest-xdist workers (one shared cluster); the e2e tests mostly wait on the cluster, so more than the cores.
 WORKERS ?= 6
 # The Kubernetes minor of the local control plane: empty for the newest (e2e/controlplane/go.mod),
@@ -19,9 +19,11 @@ CLUSTER ?=
 # kind runs in the run's own network namespace with its own engine (e2e/kind/netns.sh).
 IN_CLUSTER_NS := $(if $(filter kind,$(CLUSTER)),bash e2e/kind/netns.sh run,)
 IN_CLUSTER_NS_KEEP := $(if $(filter kind,$(CLUSTER)),bash e2e/kind/netns.sh exec,)
+# The docs with parts generated from the code (flag tables, the field map reference), checked by lint.
+COGGED := docs/commands.md docs/field-maps.md
 JUNIT_E2E := reports/junit-e2e$(if $(filter kind existing,$(CLUSTER)),-$(CLUSTER))$(if $(KUBE_VERSION),-$(KUBE_VERSION)).xml
 
-.PHONY: help venv bytecode controlplane kind-stack cluster cluster-down demo lint fmt unit e2e test bench record krew clean
+.PHONY: help venv bytecode controlplane kind-stack cluster cluster-down demo lint fmt unit e2e test bench record dist krew clean
 
 help:
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -56,20 +58,20 @@ cluster-down: venv ## Stop the cluster started by `make cluster` or `make demo` 
 demo: venv $(if $(filter kind,$(CLUSTER)),kind-stack) ## Start a cluster (CLUSTER=local|kind), apply the PV and Job fixtures, print `kubectl cyclops details`
 	$(IN_CLUSTER_NS_KEEP) $(BIN)/python -m e2e.demo --state $(STATE) $(if $(CLUSTER),--cluster $(CLUSTER))
 
-lint: venv ## ruff, mypy --strict on the plugin, import contracts, README flag tables up to date
+lint: venv ## ruff, mypy --strict on the plugin, import contracts, the docs' generated tables up to date
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/cog --check -I . README.md
+	$(BIN)/cog --check -I . $(COGGED)
 
-fmt: venv ## ruff fixes and formatting; regenerate the README's flag tables
+fmt: venv ## ruff fixes and formatting; regenerate the docs' generated tables
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
-	$(BIN)/cog -r -I . README.md
+	$(BIN)/cog -r -I . $(COGGED)
 
 unit: venv ## Unit tests (recorded API responses, no cluster)
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests $(PYTEST_ARGS)
 
 # The plugin runs hundreds of times in a suite: its bytecode is compiled once, up front, since an
 # environment with PYTHONDONTWRITEBYTECODE (or a read-only checkout) would compile it on every run.
@@ -93,5 +95,15 @@ record: venv ## Re-record the unit tests' API responses from a fresh local clust
 clean: cluster-down
 	rm -rf $(VENV) reports .pytest_cache .ruff_cache
 
-krew: venv ## Build the krew archive (a launcher script) and its manifest in dist/
-	bash krew/build.sh
+# The release's files: the wheel and the sdist (checked as PyPI would render them), the krew archive
+# (the launcher) and its manifest, checked by krew's own validator.
+DIST ?= dist
+dist: venv ## Build the wheel, the sdist and the krew archive and manifest into dist/, and check them (twine, krew)
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	$(BIN)/python -m build --outdir $(DIST) .
+	$(BIN)/twine check --strict $(DIST)/*.whl $(DIST)/*.tar.gz
+	DIST=$(DIST) bash krew/build.sh
+	"$$(bash e2e/controlplane/build.sh krew)/validate-krew-manifest" --manifest $(DIST)/cyclops.yaml --skip-install
+
+krew: venv ## Build only the krew archive (a launcher script) and its manifest in dist/
+	DIST=$(DIST) bash krew/build.sh

@@ -1,7 +1,7 @@
-"""The README's flag tables, generated from the commands' own --help (run by cog; `make lint` checks them).
+"""The flag tables of docs/commands.md, generated from the commands' own --help (run by cog; `make lint` checks them).
 
-cog -r README.md          # rewrite the tables after changing a flag (make fmt does)
-cog --check README.md     # fails when a table no longer matches the code
+cog -r docs/commands.md          # rewrite the tables after changing a flag (make fmt does)
+cog --check docs/commands.md     # fails when a table no longer matches the code
 """
 
 from __future__ import annotations

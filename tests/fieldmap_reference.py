@@ -1,4 +1,4 @@
-"""The README's field map reference, generated from schema/fieldmap-v1.json (run by cog; `make lint` checks it).
+"""The field map reference in docs/field-maps.md, from schema/fieldmap-v1.json (run by cog; `make lint` checks it).
 
 Each table lists one part of the format: its keys, whether they are required, their type and the
 schema's description, so the reference cannot drift from what the loader accepts.

@@ -383,3 +383,23 @@ def test_in_cluster_service_account(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     target = resolve(None, None)
     assert (target.server, target.namespace, target.ca_data) == ("https://10.96.0.1:443", "apps", CA)
     assert target.token_file == str(tmp_path / "token")
+
+
+def test_a_legacy_auth_provider_without_the_extra_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kubernetes` is the extra `auth-provider`: without it installed, such a kubeconfig is exit 3 (config)."""
+    from click.testing import CliRunner
+
+    from kubectl_cyclops import cli
+    from tests.conftest import one_line
+
+    user = {"auth-provider": {"name": "oidc", "config": {"id-token": "t", "idp-issuer-url": "https://h"}}}
+    path = write(
+        tmp_path / "config",
+        config({"c": {"server": "https://h:1"}}, {"u": user}, {"x": {"cluster": "c", "user": "u"}}, "x"),
+    )
+    monkeypatch.setitem(sys.modules, "kubernetes", None)  # as if not installed: importing it raises ImportError
+    result = CliRunner().invoke(cli.cli, ["details", "pods", "--kubeconfig", str(path)])
+    line = one_line(result, errors.ExitCode.CONFIG)
+    assert line == "error: auth-provider oidc needs the kubernetes client: pip install 'kubectl-cyclops[auth-provider]'"

@@ -10,8 +10,7 @@ last event, and its `related` sets (`{pods: [{object: …, events: […]}]}`), e
 object evaluated by its own kind's map first, for rules that read them. A
 case with `kstatus: STATUS` says what sigs.k8s.io/cli-utils' kstatus gives the
 same object (most are kstatus's own test table). Where ours differs, the case
-names the `difference`, and the README's table "Status semantics, compared with
-kstatus" must have a row for it.
+names the `difference`, and the table in docs/status.md must have a row for it.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from kubectl_cyclops.evaluate import Judged, evaluate
 from kubectl_cyclops.fieldmaps import FieldMap, FieldMaps
 
 CASES = Path(__file__).parent / "status"
-README = Path(__file__).parent.parent / "README.md"
+STATUS_DOC = Path(__file__).parent.parent / "docs" / "status.md"
 KSTATUS = {"Current": "healthy", "InProgress": "progressing", "Failed": "failed", "Terminating": "progressing"}
 MAPS = FieldMaps()
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -76,9 +75,7 @@ def _related(fmap: FieldMap, case: dict[str, Any]) -> dict[str, list[Judged]]:
 
 
 def _documented_differences() -> set[str]:
-    text = README.read_text()
-    section = text[text.index("### Status semantics, compared with kstatus") :]
-    section = section[: section.index("\n#")]
+    section = STATUS_DOC.read_text()
     return {line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ") and "---" not in line}
 
 
@@ -93,11 +90,11 @@ def test_every_difference_from_kstatus_is_declared_and_documented() -> None:
             same = KSTATUS[case["kstatus"]] == case["status"]
             if "difference" in case:
                 assert not same, f"{where} is marked as a difference but agrees with kstatus"
-                assert case["difference"] in documented, f"{where}: no README row for {case['difference']!r}"
+                assert case["difference"] in documented, f"{where}: no row in docs/status.md for {case['difference']!r}"
                 used.add(case["difference"])
             else:
                 assert same, f"{where}: kstatus says {case['kstatus']}, we say {case['status']}, undeclared"
-    assert documented == used, f"README rows without a case: {sorted(documented - used)}"
+    assert documented == used, f"rows of docs/status.md without a case: {sorted(documented - used)}"
 
 
 def test_an_event_condition_takes_any_operator_and_the_reason_shows_the_event_it_read() -> None:

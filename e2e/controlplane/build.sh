@@ -8,6 +8,9 @@
 # kind, CoreDNS (only the plugins kubeadm's Corefile uses) and the local-path provisioner from
 # ../kind/stack/go.mod, and pause from the kubernetes module's C source.
 #
+# `build.sh krew` builds krew (as kubectl-krew) and validate-krew-manifest from krew/go.mod, for the
+# release checks, into a cache of its own.
+#
 # `build.sh csi` builds the CSI stack instead (csi-provisioner, csi-resizer and
 # our hostpath-csi driver) from csi/go.mod, into a cache of its own: it does not
 # depend on KUBE_VERSION, and changing it never rebuilds a control plane.
@@ -65,6 +68,14 @@ csi)
     dest="$root/csi-$provv-$key"
     what_built="external-provisioner $provv, external-resizer $resizev, hostpath-csi"
     ;;
+krew)
+    binaries=(kubectl-krew validate-krew-manifest)
+    moddir=$here/krew
+    krewv=$(cd "$moddir" && modver sigs.k8s.io/krew)
+    key=$( { cd "$moddir" && cat go.mod go.sum; go version; echo "$BUILD_REVISION"; } | sha256sum | cut -c1-12)
+    dest="$root/krew-$krewv-$key"
+    what_built="krew $krewv"
+    ;;
 kind)
     binaries=(kubeadm kubelet kubectl kube-proxy etcd kind coredns local-path-provisioner pause)
     moddir=$here
@@ -78,7 +89,7 @@ kind)
     what_built="the kind stack: Kubernetes $kube node binaries, kind $kindv, CoreDNS $corednsv, local-path-provisioner $lppv"
     ;;
 *)
-    log "usage: build.sh [controlplane|csi|kind]"
+    log "usage: build.sh [controlplane|csi|kind|krew]"
     exit 2
     ;;
 esac
@@ -146,6 +157,11 @@ csi)
     flags=([hostpath-csi]="" [csi-provisioner]="-X main.version=$provv" [csi-resizer]="-X main.version=$resizev")
     dir=([hostpath-csi]=$moddir [csi-provisioner]=$moddir [csi-resizer]=$moddir)
     ;;
+krew)
+    pkg=([kubectl-krew]=sigs.k8s.io/krew/cmd/krew [validate-krew-manifest]=sigs.k8s.io/krew/cmd/validate-krew-manifest)
+    flags=([kubectl-krew]="" [validate-krew-manifest]="")
+    dir=([kubectl-krew]=$moddir [validate-krew-manifest]=$moddir)
+    ;;
 esac
 
 mkdir -p "$tmp/bin"
@@ -203,6 +219,9 @@ kind)
     ;;
 csi)
     printf 'external-provisioner=%s\nexternal-resizer=%s\ngo=%s\n' "$provv" "$resizev" "$(go version)" >"$tmp/versions"
+    ;;
+krew)
+    printf 'krew=%s\ngo=%s\n' "$krewv" "$(go version)" >"$tmp/versions"
     ;;
 esac
 

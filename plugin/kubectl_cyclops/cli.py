@@ -1,7 +1,7 @@
 """The command line: `kubectl cyclops details|wait KIND [NAME]` and `kubectl cyclops kinds`.
 
 This is the one boundary where typed errors become a single stderr line and an
-exit code (README: Exit codes).
+exit code (docs/exit-codes.md).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def _exec_credential(target: Target) -> JSON:
     env = dict(os.environ)
     env.update({str(e.get("name")): str(e.get("value")) for e in spec.get("env") or [] if isinstance(e, dict)})
     env["KUBERNETES_EXEC_INFO"] = json.dumps(request)
-    import subprocess  # only for exec plugins: 4 ms of every start otherwise
+    import subprocess  # only for exec plugins: other starts do not pay for it
 
     try:
         done = subprocess.run(
@@ -81,7 +81,13 @@ def _exec_credential(target: Target) -> JSON:
 
 def _auth_provider_token(target: Target, kubeconfig: str | None, context: str | None) -> str:
     """Legacy auth-provider plugins (oidc, gcp, azure): the kubernetes client refreshes them."""
-    from kubernetes import client, config  # only here: 0.25 s of imports that other paths never pay
+    name = (target.auth_provider or {}).get("name")
+    try:
+        from kubernetes import client, config  # only here: a heavy import that other paths never pay
+    except ImportError:
+        raise errors.ConfigError(
+            f"auth-provider {name} needs the kubernetes client: pip install 'kubectl-cyclops[auth-provider]'"
+        ) from None
 
     configuration = client.Configuration()
     try:
@@ -90,7 +96,7 @@ def _auth_provider_token(target: Target, kubeconfig: str | None, context: str | 
         )
     except Exception as exc:  # the client raises a variety of errors for broken provider configs
         reason = " ".join(str(exc).split())
-        raise errors.ConfigError(f"auth-provider {(target.auth_provider or {}).get('name')}: {reason}") from None
+        raise errors.ConfigError(f"auth-provider {name}: {reason}") from None
     header = str((configuration.api_key or {}).get("authorization", ""))
     return header.removeprefix("Bearer ").strip()
 

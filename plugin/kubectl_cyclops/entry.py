@@ -32,7 +32,7 @@ def main() -> None:
 
 def _exit(code: object) -> None:
     """End the process once its output is out, without finalizing the interpreter: tearing down every
-    module and object (15 ms, a tenth of a one-object call) does nothing for a command that is done.
+    module and object takes a noticeable part of a one-object call and does nothing for a command that is done.
     atexit handlers do not run (the plugin registers none; its thread pools are joined by then).
     A code that is not a number is printed and exits 1, as Python's own exit does."""
     if code is None:

@@ -6,7 +6,7 @@ the status, its reason, and each field's value as its paths read it. Which
 fields show in a view, and how a value reads in a table or in JSON, is
 rendering's business (render.py); no output view reaches this module.
 
-Rule semantics (README: Status rules): rules are tried in order, the common
+Rule semantics (docs/field-maps.md: Status rules): rules are tried in order, the common
 rules of `_library.yaml` first; a rule holds when all its conditions hold. A
 condition over a path with several values holds when `any` value satisfies it
 (the default) or, with `match: all`, when every value does; a path with no

@@ -103,7 +103,7 @@ def _event_json(e: dict[str, Any]) -> dict[str, Any]:
 
 
 def document(details: Details, now: datetime) -> dict[str, Any]:
-    """The stable machine-readable form (README: JSON output)."""
+    """The stable machine-readable form (docs/output.md)."""
     item = details.subject
     meta = item.obj["metadata"]
     head = _item_json(item, now)

@@ -55,7 +55,7 @@ def _ssl_context(target: Target, cert: bytes | None, key: bytes | None) -> Any:
     if target.insecure:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    elif target.ca_data:  # the kubeconfig's CA only, as kubectl: the system store is not loaded (28 ms)
+    elif target.ca_data:  # the kubeconfig's CA only, as kubectl: loading the system store too would slow every start
         try:
             ctx.load_verify_locations(cadata=target.ca_data.decode("ascii", "replace"))
         except (ssl.SSLError, ValueError) as exc:
@@ -94,7 +94,7 @@ def _load_cert_chain(ctx: Any, pem: bytes) -> None:
 def http_transport(target: Target, headers: dict[str, str], extra: JSON) -> Transport:
     """HTTP/1.1 over the standard library: one kept-alive connection per thread (the workers of a call).
 
-    http.client instead of urllib3 keeps start-up short (README: Performance). An
+    http.client instead of urllib3 keeps start-up short (docs/performance.md). An
     `https` server behind an HTTP proxy-url is reached through a CONNECT tunnel.
     """
     import http.client
