@@ -1,17 +1,25 @@
 """`make bench`: the plugin against kubectl for the same facts, on one local cluster, in one run.
 
 It starts its own local cluster (controller-manager without QPS limits, so
-thousands of objects settle in seconds) and creates its fixtures: a Job with
-3 pods, a Job with 1,000 pods, a bound PersistentVolume, and 3,000 PVs of
-which 1,500 are bound to claims. For each case it runs `kubectl cyclops ...`
-as users do and the kubectl commands that show the same facts, alternating
-A and B, and prints medians, their ratio and each side's peak memory (the
-largest resident set of any of its processes). Nothing is asserted.
+thousands of objects settle in seconds) and creates its fixtures: Jobs with
+3, 1,000 and 10,000 pods, a bound PersistentVolume, and 3,000 PVs of which
+1,500 are bound to claims. For each one-shot case it runs `kubectl cyclops ...`
+as users do (and `kubectl-cyclops` directly, where kubectl's dispatch is a
+large part of the time) and the kubectl commands that show the same facts,
+alternating A and B, and prints medians, their ratio and each side's peak
+memory (the largest resident set of any of its processes).
+
+Two cases run for long, both sides at once on the same changes, and compare
+CPU seconds (user + system) and peak memory: `wait` over 2,000 Jobs that are
+let run over about a minute, against `kubectl wait --for=condition=complete`,
+and `details pods --watch` over 1,000 pods changing for 60 s, against
+`kubectl get pods --watch`. Nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -23,6 +31,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -31,6 +40,8 @@ from e2e.harness.local import LocalCluster
 
 NS = "bench"
 SCALE_PVS, SCALE_CLAIMS = 3000, 1500
+WAIT_NS, WAIT_JOBS, WAIT_SPREAD = "bench-wait", 2000, 60.0  # Jobs let run over WAIT_SPREAD seconds
+WATCH_NS, WATCH_PODS, WATCH_SECONDS, WATCH_CHANGES = "bench-watch", 1000, 60.0, 3000
 
 
 TIME = shutil.which("time", path="/usr/bin:/bin")  # GNU time reports a child's peak RSS
@@ -55,6 +66,26 @@ def run(env: dict[str, str], commands: list[list[str]], bin_dir: Path = VENV_BIN
                 rss.seek(0)
                 peak = max(peak, int(rss.read().split()[-1]))
     return time.perf_counter() - started, peak
+
+
+class Usage(NamedTuple):
+    cpu: float  # seconds, user + system
+    rss: int  # peak resident set, KiB
+
+
+def started(env: dict[str, str], cmd: list[str], bin_dir: Path = VENV_BIN) -> subprocess.Popen[bytes]:
+    """A long-running side, its output discarded (kubectl's plugin dispatch execs the plugin in its process)."""
+    argv = [str(bin_dir / cmd[0] if (bin_dir / cmd[0]).exists() else VENV_BIN / cmd[0]), *cmd[1:]]
+    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def finished(proc: subprocess.Popen[bytes], check: bool = True) -> Usage:
+    """Wait for the side to end: the CPU time and peak memory the kernel accounted to it."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if check and proc.returncode:
+        raise SystemExit(f"bench: {proc.args} exited {proc.returncode}: {proc.stderr.read().decode()[-500:]}")  # type: ignore[union-attr]
+    return Usage(usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
 
 
 def baseline(ref: str, where: Path) -> Path:
@@ -124,6 +155,94 @@ def scale_fixtures(cluster: Cluster) -> None:
     cluster.wait("PersistentVolume", bound, labels="set=scale", timeout=600)
 
 
+def wait_round(cluster: Cluster, sides: dict[str, tuple[dict[str, str], Path]], ns: str) -> dict[str, Usage]:
+    """WAIT_JOBS suspended Jobs, each side waiting for all of them, while they are let run one after another
+    over WAIT_SPREAD seconds (kwok completes each Job's pod at once)."""
+    pod = {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox:1.36"}]}
+    jobs = [
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": f"w-{i:04d}", "namespace": ns},
+            "spec": {"suspend": True, "template": {"spec": pod}},
+        }
+        for i in range(WAIT_JOBS)
+    ]
+    cluster.kubectl("create", "namespace", ns)
+    cluster.kubectl(
+        "apply", "--server-side", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": jobs})
+    )
+    cluster.wait("Job", lambda js: len(js) == WAIT_JOBS, namespace=ns, timeout=300)
+    commands = {
+        "plugin": ["kubectl", "cyclops", "wait", "jobs", "-n", ns, "--timeout", "10m"],
+        "kubectl": ["kubectl", "wait", "--for=condition=complete", "jobs", "--all", "-n", ns, "--timeout=10m"],
+        "base": ["kubectl", "cyclops", "wait", "jobs", "-n", ns, "--timeout", "10m"],
+    }
+    procs = {side: started(env, commands[side], bin_dir) for side, (env, bin_dir) in sides.items()}
+    begun = time.monotonic()
+    for i, job in enumerate(jobs):
+        time.sleep(max(0.0, begun + i * WAIT_SPREAD / WAIT_JOBS - time.monotonic()))  # pacing, not a wait
+        cluster.batch.patch_namespaced_job(job["metadata"]["name"], ns, {"spec": {"suspend": False}})
+    usage = {side: finished(proc) for side, proc in procs.items()}
+    cluster.kubectl("delete", "namespace", ns, "--wait=false")
+    return usage
+
+
+def watch_round(cluster: Cluster, sides: dict[str, tuple[dict[str, str], Path]], pods: list[str]) -> dict[str, Usage]:
+    """Each side watching WATCH_NS's pods for WATCH_SECONDS while WATCH_CHANGES changes reach them, round robin."""
+    commands = {
+        "plugin": ["kubectl", "cyclops", "details", "pods", "-n", WATCH_NS, "--watch"],
+        "kubectl": ["kubectl", "get", "pods", "-n", WATCH_NS, "--watch"],
+        "base": ["kubectl", "cyclops", "details", "pods", "-n", WATCH_NS, "--watch"],
+    }
+    procs = {side: started(env, commands[side], bin_dir) for side, (env, bin_dir) in sides.items()}
+    begun = time.monotonic()
+    for i in range(WATCH_CHANGES):
+        time.sleep(max(0.0, begun + i * WATCH_SECONDS / WATCH_CHANGES - time.monotonic()))  # pacing, not a wait
+        patch = {"metadata": {"annotations": {"bench/step": str(i)}}}
+        cluster.core.patch_namespaced_pod(pods[i % len(pods)], WATCH_NS, patch)
+    time.sleep(max(0.0, begun + WATCH_SECONDS - time.monotonic()))
+    for proc in procs.values():
+        proc.send_signal(signal.SIGINT)  # Ctrl-C, as a user ends a watch
+    return {side: finished(proc, check=side != "kubectl") for side, proc in procs.items()}
+
+
+def long_cases(
+    cluster: Cluster, local: LocalCluster, sides: dict[str, tuple[dict[str, str], Path]], rounds: int, only: str | None
+) -> None:
+    """The wait and watch cases: both sides at once, CPU seconds and peak memory, medians over the rounds."""
+    runs: dict[str, list[dict[str, Usage]]] = {}
+    if not only or "wait" in only:
+        name = f"wait jobs over {WAIT_JOBS:,} Jobs"
+        for r in range(rounds):
+            settle(list(local.pids.values()))
+            runs.setdefault(name, []).append(wait_round(cluster, sides, f"{WAIT_NS}-{r}"))
+    if not only or "watch" in only:
+        name = f"details pods --watch, {WATCH_PODS:,} pods, {WATCH_SECONDS:.0f} s"
+        cluster.kubectl("create", "namespace", WATCH_NS)
+        cluster.apply("job", name="churn", namespace=WATCH_NS, completions=WATCH_PODS, parallelism=WATCH_PODS)
+        cluster.wait_one("Job", "churn", has_condition("Complete"), namespace=WATCH_NS, timeout=600)
+        pods = [str(p.metadata.name) for p in cluster.core.list_namespaced_pod(WATCH_NS).items]
+        for _ in range(rounds):
+            settle(list(local.pids.values()))
+            runs.setdefault(name, []).append(watch_round(cluster, sides, pods))
+    print(
+        f"\n{'case (CPU seconds, both sides at once)':42s} {'plugin':>9s} {'kubectl':>9s} {'ratio':>6s} "
+        f"{'plugin RSS':>11s} {'kubectl RSS':>12s}"
+        + (f" {'base':>19s} {'plugin/base':>11s}" if "base" in sides else "")
+    )
+    for name, usages in runs.items():
+        cpu = {side: statistics.median(u[side].cpu for u in usages) for side in sides}
+        rss = {side: max(u[side].rss for u in usages) for side in sides}
+        line = (
+            f"{name:42s} {cpu['plugin']:8.2f}s {cpu['kubectl']:8.2f}s {cpu['plugin'] / cpu['kubectl']:5.2f}x "
+            f"{rss['plugin'] / 1024:9.0f}MB {rss['kubectl'] / 1024:10.0f}MB"
+        )
+        if "base" in sides:
+            line += f" {cpu['base']:18.2f}s {cpu['plugin'] / cpu['base']:10.2f}x"
+        print(line)
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """CPU time (user + system) the processes have used so far; processes gone count nothing."""
     total = 0
@@ -149,7 +268,9 @@ def settle(pids: list[int], busy: float = 0.1, window: float = 2.0, timeout: flo
             return share
 
 
-def cases(pv: str, claim: str, big_uid: str, pi_uid: str) -> dict[str, tuple[list[list[str]], list[list[str]]]]:
+def cases(
+    pv: str, claim: str, big_uid: str, pi_uid: str, huge_uid: str
+) -> dict[str, tuple[list[list[str]], list[list[str]]]]:
     """name: (the plugin's command, the kubectl commands for the same facts)."""
     k = "kubectl"
     return {
@@ -161,9 +282,24 @@ def cases(pv: str, claim: str, big_uid: str, pi_uid: str) -> dict[str, tuple[lis
             [[k, "cyclops", "details", "pv", pv]],
             [[k, "describe", "pv", pv], [k, "get", "pvc", claim, "-n", NS], [k, "get", "storageclass", f"{pv}-class"]],
         ),
+        "details job pi (3 pods), run directly": (
+            [["kubectl-cyclops", "details", "job", "pi", "-n", NS]],
+            [[k, "describe", "job", "pi", "-n", NS], [k, "get", "pods", "-n", NS, "-l", f"controller-uid={pi_uid}"]],
+        ),
+        "details pv NAME, run directly": (
+            [["kubectl-cyclops", "details", "pv", pv]],
+            [[k, "describe", "pv", pv], [k, "get", "pvc", claim, "-n", NS], [k, "get", "storageclass", f"{pv}-class"]],
+        ),
         "details job big (1,000 pods)": (
             [[k, "cyclops", "details", "job", "big", "-n", NS]],
             [[k, "describe", "job", "big", "-n", NS], [k, "get", "pods", "-n", NS, "-l", f"controller-uid={big_uid}"]],
+        ),
+        "details job huge (10,000 pods)": (
+            [[k, "cyclops", "details", "job", "huge", "-n", NS]],
+            [
+                [k, "describe", "job", "huge", "-n", NS],
+                [k, "get", "pods", "-n", NS, "-l", f"controller-uid={huge_uid}"],
+            ],
         ),
         "details pv -l set=scale -o json (3,000)": (
             [[k, "cyclops", "details", "pv", "-l", "set=scale", "-o", "json"]],
@@ -185,6 +321,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--only", help="run only the cases whose name contains this text")
     parser.add_argument("--base", metavar="GIT_REF", help="also run the plugin as it was at this commit")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the wait and watch cases")
     args = parser.parse_args()
     if args.base:  # checked before a cluster is started for nothing
         commit = ["git", "rev-parse", "--verify", "--quiet", f"{args.base}^{{commit}}"]
@@ -201,13 +338,15 @@ def main() -> int:
         cluster.kubectl("create", "namespace", NS)
         cluster.apply("job", name="pi", namespace=NS, completions=3, parallelism=3)
         cluster.apply("job", name="big", namespace=NS, completions=1000, parallelism=1000)
+        cluster.apply("job", name="huge", namespace=NS, completions=10000, parallelism=10000)
         cluster.apply("pv-hostpath", name="bench-pv", namespace=NS)
         scale_fixtures(cluster)
         cluster.wait_one("Job", "pi", has_condition("Complete"), namespace=NS)
         cluster.wait_one("Job", "big", has_condition("Complete"), namespace=NS, timeout=600)
+        cluster.wait_one("Job", "huge", has_condition("Complete"), namespace=NS, timeout=1200)
         env = {k: v for k, v in cluster.env().items() if k != "PYTHONDONTWRITEBYTECODE"}
-        uid = {j: cluster.get("job", j, NS)["metadata"]["uid"] for j in ("pi", "big")}
-        table = cases("bench-pv", "bench-pv-claim", uid["big"], uid["pi"])
+        uid = {j: cluster.get("job", j, NS)["metadata"]["uid"] for j in ("pi", "big", "huge")}
+        table = cases("bench-pv", "bench-pv-claim", uid["big"], uid["pi"], uid["huge"])
         run(env, table["details job pi (3 pods)"][0])  # warm the discovery cache, as in daily use
         share = settle(list(local.pids.values()))
         if share >= 0.1:
@@ -240,6 +379,10 @@ def main() -> int:
             print(line)
         if not TIME:
             print("(peak memory unknown: GNU time is not installed)")
+        sides = {"plugin": (env, VENV_BIN), "kubectl": (env, VENV_BIN)}
+        if base_bin:
+            sides["base"] = (base_env, base_bin)
+        long_cases(cluster, local, sides, args.rounds, args.only)
     return 0
 
 

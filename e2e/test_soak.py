@@ -3,9 +3,10 @@
 Both run as CI runs them, as processes, for the whole burst. Their memory is
 read from /proc every 500 changes: at the end it must be within 10% of what it
 was after the first 500 (the informer's stores hold each object once; nothing
-may grow with the number of changes). Nothing may be missed: the last state
-`--watch` printed equals the API's, object by object, and `wait --for deleted`
-ends once they are all gone. The RSS curve is kept in reports/soak-rss.txt.
+may grow with the number of changes). Nothing may be missed: the state
+`--watch` printed (the list, then each change) equals the API's, object by
+object, a deletion included, and `wait --for deleted` ends once they are all
+gone. The RSS curve is kept in reports/soak-rss.txt.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -44,11 +44,33 @@ def _plugin(cluster: Cluster, out: Path, *args: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(cmd, env=cluster.env(), stdout=sink, stderr=errors)
 
 
-def _last_render(out: Path) -> list[dict[str, Any]]:
-    """The last JSON list `--watch -o json` printed (each render is one list, from a line `[`)."""
-    text = out.read_text()
-    start = text.rindex("\n[\n") + 1 if "\n[\n" in text else text.index("[")
-    return json.loads(text[start:])  # type: ignore[no-any-return]
+def _last_state(out: Path) -> dict[str, str | None]:
+    """What `--watch -o json` shows by now, object by object: the whole list it printed first, then each
+    object that changed (a document of its own) and each one deleted (a document saying so)."""
+    decoder, text, i = json.JSONDecoder(), out.read_text(), 0
+    state: dict[str, str | None] = {}
+    while i < len(text.rstrip()):
+        doc, i = decoder.raw_decode(text, i)
+        i += len(text[i:]) - len(text[i:].lstrip())
+        for d in doc if isinstance(doc, list) else [doc]:
+            if d.get("deleted"):
+                state.pop(d["name"], None)
+            else:
+                state[d["name"]] = d["labels"].get("step")
+    return state
+
+
+def _shown(watched: Path, want: dict[str, str | None]) -> dict[str, str | None]:
+    """What the watch shows once it equals `want` (it coalesces, then prints), or after 60 s."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            seen = _last_state(watched)
+        except ValueError:
+            seen = {}  # a document half written
+        if seen == want or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.5)
 
 
 def test_watch_and_wait_over_300_objects_changing_5000_times_keep_memory_flat_and_miss_nothing(
@@ -90,17 +112,13 @@ def test_watch_and_wait_over_300_objects_changing_5000_times_keep_memory_flat_an
             c.metadata.name: c.metadata.labels.get("step")
             for c in cluster.core.list_namespaced_config_map(ns, label_selector="app=soak").items
         }
-        deadline = time.monotonic() + 60
-        while True:  # until the last render is the API's state (the watch coalesces, then prints)
-            try:
-                seen = {d["name"]: d["labels"].get("step") for d in _last_render(watched)}
-            except ValueError:
-                seen = {}  # a render half written
-            if seen == want or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+        seen = _shown(watched, want)
         curve.append((CHANGES, _rss_kib(watch.pid), _rss_kib(waiting.pid)))
         assert seen == want, {k: (seen.get(k), v) for k, v in want.items() if seen.get(k) != v}
+        cluster.core.delete_namespaced_config_map("soak-000", ns)  # a deletion is shown too
+        del want["soak-000"]
+        seen = _shown(watched, want)
+        assert seen == want, sorted(set(seen) ^ set(want))
     finally:
         watch.send_signal(signal.SIGINT)
         watch.wait(timeout=30)

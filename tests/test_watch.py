@@ -98,7 +98,8 @@ def test_a_new_status_is_rendered_from_stores_synced_up_to_the_event_that_decide
 
 def test_a_burst_to_one_of_500_jobs_evaluates_only_that_job_again(replay, monkeypatch) -> None:
     """wait-one-of-many: 500 suspended Jobs; one of them changes twenty times. After the first collection, each
-    rendering evaluates one Job, the one that changed (its related sets did not change), and no other."""
+    rendering evaluates one Job, the one that changed (its related sets did not change), and no other; and
+    prints only that Job, as kubectl get --watch prints only what changed."""
     evaluated: list[list[str]] = [[]]  # the Jobs evaluated, by collection
 
     class Counting(evaluate.Memo):
@@ -117,7 +118,10 @@ def test_a_burst_to_one_of_500_jobs_evaluates_only_that_job_again(replay, monkey
     argv = ["details", "jobs", "-n", "rec-many", "--watch"]
     result, _ = replay("wait-one-of-many", "-o", "json", argv=argv, interrupt=True)
     assert result.exit_code == 0, result.stderr
-    assert [len(d) for d in documents(result.stdout)][:1] == [500]
+    first, *later = documents(result.stdout)
+    assert len(first) == 500, "the list, whole, at first"
+    assert later, "the burst is printed"
+    assert [d["name"] for d in later] == ["job-123"] * len(later), "then only the Job that changed"
     collections = [names for names in evaluated if names]
     assert len(collections[0]) == 500, "the first collection evaluates every Job"
     assert len(collections) > 2, "the burst spans more than one collection"

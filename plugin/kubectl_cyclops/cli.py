@@ -167,7 +167,7 @@ def _warn(line: str) -> None:
     "--watch",
     is_flag=True,
     help="Keep watching the object, its related objects and its events, and print it again whenever one "
-    "changes; Ctrl-C ends (exit 0).",
+    "changes (a list: whole at first, then each object that changed, and each one deleted); Ctrl-C ends (exit 0).",
 )
 @field_map_option
 def details(output: str, watch: bool, **target: Any) -> None:
@@ -208,8 +208,32 @@ def details(output: str, watch: bool, **target: Any) -> None:
 
     sel.memo = Memo()
 
+    def shown_one(d: Details) -> Any:
+        return (d.versions(), d.subject.evaluation.status, d.subject.evaluation.reason)
+
     def shown_of(items: list[Details]) -> list[Any]:
-        return [(d.versions(), d.subject.evaluation.status, d.subject.evaluation.reason) for d in items]
+        return [shown_one(d) for d in items]
+
+    def key(d: Details) -> tuple[str | None, str]:
+        return d.subject.namespace, d.subject.name
+
+    last: dict[tuple[str | None, str], tuple[Details, Any]] | None = None
+
+    def show_changes(items: list[Details]) -> None:
+        """One object: it again, whole. A list: whole at first, then as kubectl get --watch does, only what
+        changed (each object whose rendering changed, and a line or document for each one deleted)."""
+        nonlocal last
+        now_shown = {key(d): (d, shown_one(d)) for d in items}
+        if sel.name or last is None:
+            show([items])
+        else:
+            for k, (d, shown) in now_shown.items():
+                if k not in last or last[k][1] != shown:
+                    render.emit([[d]], output, True, now(), sys.stdout, _warn)
+            for k, (d, _) in last.items():
+                if k not in now_shown:
+                    render.deleted(d, output, sys.stdout)
+        last = now_shown
 
     try:
         with Informer(sel.api) as informer:
@@ -217,7 +241,7 @@ def details(output: str, watch: bool, **target: Any) -> None:
                 informer,
                 lambda api: list(sel.collect(api)),
                 shown_of,
-                lambda items: show([items]),
+                show_changes,
                 lambda items: [d.subject.evaluation.status for d in items],
             )
     except KeyboardInterrupt:

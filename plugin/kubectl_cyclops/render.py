@@ -124,6 +124,29 @@ def document(details: Details, now: datetime) -> dict[str, Any]:
     }
 
 
+def deleted(details: Details, output: str, out: TextIO) -> None:
+    """An object of a watched list that is gone: one line in tables, in JSON and YAML a document saying so."""
+    item = details.subject
+    if output in ("json", "yaml"):
+        doc = {
+            "apiVersion": item.resource.api_version,
+            "kind": item.resource.kind,
+            "name": item.name,
+            "namespace": item.namespace,
+            "deleted": True,
+        }
+        if output == "json":
+            out.flush()
+            write_json(doc, out.buffer)
+            out.buffer.flush()
+        else:
+            write_yaml(doc, out)
+        return
+    where = f" -n {item.namespace}" if item.namespace else ""
+    out.write(f"\n{escape(item.resource.qualified)}/{escape(item.name)}{escape(where)} deleted\n")
+    out.flush()
+
+
 _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
 
 
