@@ -73,19 +73,34 @@ class Usage(NamedTuple):
     rss: int  # peak resident set, KiB
 
 
-def started(env: dict[str, str], cmd: list[str], bin_dir: Path = VENV_BIN) -> subprocess.Popen[bytes]:
-    """A long-running side, its output discarded (kubectl's plugin dispatch execs the plugin in its process)."""
+class Side(NamedTuple):
+    proc: subprocess.Popen[bytes]
+    report: Path  # where GNU time writes the side's CPU seconds and peak memory
+
+
+def started(env: dict[str, str], cmd: list[str], report: Path, bin_dir: Path = VENV_BIN) -> Side:
+    """A long-running side under GNU time (see run()), its output discarded, in a process group of its own;
+    kubectl's plugin dispatch execs the plugin in its own process, so time measures the plugin too."""
     argv = [str(bin_dir / cmd[0] if (bin_dir / cmd[0]).exists() else VENV_BIN / cmd[0]), *cmd[1:]]
-    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if TIME is None:
+        raise SystemExit("bench: the wait and watch cases need GNU time (/usr/bin/time)")
+    timed = [TIME, "-f", "%U %S %M", "-o", str(report), *argv]
+    proc = subprocess.Popen(timed, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    return Side(proc, report)
 
 
-def finished(proc: subprocess.Popen[bytes], check: bool = True) -> Usage:
-    """Wait for the side to end: the CPU time and peak memory the kernel accounted to it."""
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if check and proc.returncode:
-        raise SystemExit(f"bench: {proc.args} exited {proc.returncode}: {proc.stderr.read().decode()[-500:]}")  # type: ignore[union-attr]
-    return Usage(usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
+def interrupt(side: Side) -> None:
+    """Ctrl-C, as a user ends a watch: to the group (GNU time itself ignores it while its command runs)."""
+    os.killpg(side.proc.pid, signal.SIGINT)
+
+
+def finished(side: Side, check: bool = True) -> Usage:
+    """Wait for the side to end: the CPU time and peak memory of its command."""
+    _, err = side.proc.communicate()
+    fields = side.report.read_text().split()
+    if check and side.proc.returncode:
+        raise SystemExit(f"bench: {side.proc.args} exited {side.proc.returncode}: {err.decode()[-500:]}")
+    return Usage(float(fields[-3]) + float(fields[-2]), int(fields[-1]))
 
 
 def baseline(ref: str, where: Path) -> Path:
@@ -155,7 +170,9 @@ def scale_fixtures(cluster: Cluster) -> None:
     cluster.wait("PersistentVolume", bound, labels="set=scale", timeout=600)
 
 
-def wait_round(cluster: Cluster, sides: dict[str, tuple[dict[str, str], Path]], ns: str) -> dict[str, Usage]:
+def wait_round(
+    cluster: Cluster, sides: dict[str, tuple[dict[str, str], Path]], ns: str, report: Path
+) -> dict[str, Usage]:
     """WAIT_JOBS suspended Jobs, each side waiting for all of them, while they are let run one after another
     over WAIT_SPREAD seconds (kwok completes each Job's pod at once)."""
     pod = {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox:1.36"}]}
@@ -178,7 +195,7 @@ def wait_round(cluster: Cluster, sides: dict[str, tuple[dict[str, str], Path]], 
         "kubectl": ["kubectl", "wait", "--for=condition=complete", "jobs", "--all", "-n", ns, "--timeout=10m"],
         "base": ["kubectl", "cyclops", "wait", "jobs", "-n", ns, "--timeout", "10m"],
     }
-    procs = {side: started(env, commands[side], bin_dir) for side, (env, bin_dir) in sides.items()}
+    procs = {side: started(env, commands[side], report / side, bin_dir) for side, (env, bin_dir) in sides.items()}
     begun = time.monotonic()
     for i, job in enumerate(jobs):
         time.sleep(max(0.0, begun + i * WAIT_SPREAD / WAIT_JOBS - time.monotonic()))  # pacing, not a wait
@@ -188,27 +205,34 @@ def wait_round(cluster: Cluster, sides: dict[str, tuple[dict[str, str], Path]], 
     return usage
 
 
-def watch_round(cluster: Cluster, sides: dict[str, tuple[dict[str, str], Path]], pods: list[str]) -> dict[str, Usage]:
+def watch_round(
+    cluster: Cluster, sides: dict[str, tuple[dict[str, str], Path]], pods: list[str], report: Path
+) -> dict[str, Usage]:
     """Each side watching WATCH_NS's pods for WATCH_SECONDS while WATCH_CHANGES changes reach them, round robin."""
     commands = {
         "plugin": ["kubectl", "cyclops", "details", "pods", "-n", WATCH_NS, "--watch"],
         "kubectl": ["kubectl", "get", "pods", "-n", WATCH_NS, "--watch"],
         "base": ["kubectl", "cyclops", "details", "pods", "-n", WATCH_NS, "--watch"],
     }
-    procs = {side: started(env, commands[side], bin_dir) for side, (env, bin_dir) in sides.items()}
+    procs = {side: started(env, commands[side], report / side, bin_dir) for side, (env, bin_dir) in sides.items()}
     begun = time.monotonic()
     for i in range(WATCH_CHANGES):
         time.sleep(max(0.0, begun + i * WATCH_SECONDS / WATCH_CHANGES - time.monotonic()))  # pacing, not a wait
         patch = {"metadata": {"annotations": {"bench/step": str(i)}}}
         cluster.core.patch_namespaced_pod(pods[i % len(pods)], WATCH_NS, patch)
     time.sleep(max(0.0, begun + WATCH_SECONDS - time.monotonic()))
-    for proc in procs.values():
-        proc.send_signal(signal.SIGINT)  # Ctrl-C, as a user ends a watch
+    for side in procs.values():
+        interrupt(side)
     return {side: finished(proc, check=side != "kubectl") for side, proc in procs.items()}
 
 
 def long_cases(
-    cluster: Cluster, local: LocalCluster, sides: dict[str, tuple[dict[str, str], Path]], rounds: int, only: str | None
+    cluster: Cluster,
+    local: LocalCluster,
+    sides: dict[str, tuple[dict[str, str], Path]],
+    rounds: int,
+    only: str | None,
+    report: Path,
 ) -> None:
     """The wait and watch cases: both sides at once, CPU seconds and peak memory, medians over the rounds."""
     runs: dict[str, list[dict[str, Usage]]] = {}
@@ -216,7 +240,7 @@ def long_cases(
         name = f"wait jobs over {WAIT_JOBS:,} Jobs"
         for r in range(rounds):
             settle(list(local.pids.values()))
-            runs.setdefault(name, []).append(wait_round(cluster, sides, f"{WAIT_NS}-{r}"))
+            runs.setdefault(name, []).append(wait_round(cluster, sides, f"{WAIT_NS}-{r}", report))
     if not only or "watch" in only:
         name = f"details pods --watch, {WATCH_PODS:,} pods, {WATCH_SECONDS:.0f} s"
         cluster.kubectl("create", "namespace", WATCH_NS)
@@ -225,7 +249,7 @@ def long_cases(
         pods = [str(p.metadata.name) for p in cluster.core.list_namespaced_pod(WATCH_NS).items]
         for _ in range(rounds):
             settle(list(local.pids.values()))
-            runs.setdefault(name, []).append(watch_round(cluster, sides, pods))
+            runs.setdefault(name, []).append(watch_round(cluster, sides, pods, report))
     print(
         f"\n{'case (CPU seconds, both sides at once)':42s} {'plugin':>9s} {'kubectl':>9s} {'ratio':>6s} "
         f"{'plugin RSS':>11s} {'kubectl RSS':>12s}"
@@ -335,19 +359,22 @@ def main() -> int:
         LocalCluster(extra_args=("--disable-qps-limits",), timeout=120, csi=False) as local,
     ):
         cluster = Cluster(local.kubeconfig)
+        env = {k: v for k, v in cluster.env().items() if k != "PYTHONDONTWRITEBYTECODE"}
         cluster.kubectl("create", "namespace", NS)
         cluster.apply("job", name="pi", namespace=NS, completions=3, parallelism=3)
-        cluster.apply("job", name="big", namespace=NS, completions=1000, parallelism=1000)
-        cluster.apply("job", name="huge", namespace=NS, completions=10000, parallelism=10000)
-        cluster.apply("pv-hostpath", name="bench-pv", namespace=NS)
-        scale_fixtures(cluster)
         cluster.wait_one("Job", "pi", has_condition("Complete"), namespace=NS)
-        cluster.wait_one("Job", "big", has_condition("Complete"), namespace=NS, timeout=600)
-        cluster.wait_one("Job", "huge", has_condition("Complete"), namespace=NS, timeout=1200)
-        env = {k: v for k, v in cluster.env().items() if k != "PYTHONDONTWRITEBYTECODE"}
-        uid = {j: cluster.get("job", j, NS)["metadata"]["uid"] for j in ("pi", "big", "huge")}
-        table = cases("bench-pv", "bench-pv-claim", uid["big"], uid["pi"], uid["huge"])
-        run(env, table["details job pi (3 pods)"][0])  # warm the discovery cache, as in daily use
+        names = cases("", "", "", "", "")
+        table = {}
+        if any(not args.only or args.only in name for name in names):  # the one-shot cases' fixtures
+            cluster.apply("job", name="big", namespace=NS, completions=1000, parallelism=1000)
+            cluster.apply("job", name="huge", namespace=NS, completions=10000, parallelism=10000)
+            cluster.apply("pv-hostpath", name="bench-pv", namespace=NS)
+            scale_fixtures(cluster)
+            cluster.wait_one("Job", "big", has_condition("Complete"), namespace=NS, timeout=600)
+            cluster.wait_one("Job", "huge", has_condition("Complete"), namespace=NS, timeout=1200)
+            uid = {j: cluster.get("job", j, NS)["metadata"]["uid"] for j in ("pi", "big", "huge")}
+            table = cases("bench-pv", "bench-pv-claim", uid["big"], uid["pi"], uid["huge"])
+        run(env, names["details job pi (3 pods)"][0])  # warm the discovery cache, as in daily use
         share = settle(list(local.pids.values()))
         if share >= 0.1:
             print(f"bench: the control plane still used {share:.0%} of a core after 180 s; measuring anyway")
@@ -382,7 +409,7 @@ def main() -> int:
         sides = {"plugin": (env, VENV_BIN), "kubectl": (env, VENV_BIN)}
         if base_bin:
             sides["base"] = (base_env, base_bin)
-        long_cases(cluster, local, sides, args.rounds, args.only)
+        long_cases(cluster, local, sides, args.rounds, args.only, Path(scratch))
     return 0
 
 

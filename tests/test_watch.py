@@ -12,7 +12,7 @@ import math
 import pytest
 
 import tests.replay
-from kubectl_cyclops import evaluate
+from kubectl_cyclops import details, evaluate
 from kubectl_cyclops.informer import INTERVAL
 from tests.conftest import documents
 from tests.replay import load
@@ -98,8 +98,8 @@ def test_a_new_status_is_rendered_from_stores_synced_up_to_the_event_that_decide
 
 def test_a_burst_to_one_of_500_jobs_evaluates_only_that_job_again(replay, monkeypatch) -> None:
     """wait-one-of-many: 500 suspended Jobs; one of them changes twenty times. After the first collection, each
-    rendering evaluates one Job, the one that changed (its related sets did not change), and no other; and
-    prints only that Job, as kubectl get --watch prints only what changed."""
+    rendering evaluates one Job, the one that changed (its related sets did not change), and no other,
+    assembles the details of that Job alone, and prints only that Job, as kubectl get --watch does."""
     evaluated: list[list[str]] = [[]]  # the Jobs evaluated, by collection
 
     class Counting(evaluate.Memo):
@@ -115,6 +115,14 @@ def test_a_burst_to_one_of_500_jobs_evaluates_only_that_job_again(replay, monkey
             super().collected()
 
     monkeypatch.setattr(evaluate, "Memo", Counting)
+    built: list[list[str]] = []  # the Jobs whose details were assembled (not kept from before), by assembly
+    build = details.Collector._build
+
+    def counted(self, related, resource, objects, *rest):  # type: ignore[no-untyped-def]
+        built.append([o["metadata"]["name"] for o in objects])
+        return build(self, related, resource, objects, *rest)
+
+    monkeypatch.setattr(details.Collector, "_build", counted)
     argv = ["details", "jobs", "-n", "rec-many", "--watch"]
     result, _ = replay("wait-one-of-many", "-o", "json", argv=argv, interrupt=True)
     assert result.exit_code == 0, result.stderr
@@ -126,3 +134,7 @@ def test_a_burst_to_one_of_500_jobs_evaluates_only_that_job_again(replay, monkey
     assert len(collections[0]) == 500, "the first collection evaluates every Job"
     assert len(collections) > 2, "the burst spans more than one collection"
     assert collections[1:] == [["job-123"]] * (len(collections) - 1), collections[1:]
+    # assembled whole the first two times (the second collection has no earlier store versions to compare
+    # with), then only the Job that changed: the others' details are kept, not joined again
+    assert [len(b) for b in built[:2]] == [500, 500]
+    assert built[2:] == [["job-123"]] * (len(built) - 2), built[2:]

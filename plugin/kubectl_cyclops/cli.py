@@ -203,10 +203,11 @@ def details(output: str, watch: bool, **target: Any) -> None:
 
     gc.enable()  # entry.main starts without it; a watch runs for long
     from . import watch as watching
+    from .details import Kept
     from .evaluate import Memo
     from .informer import Informer
 
-    sel.memo = Memo()
+    sel.kept = Kept(Memo())
 
     def shown_one(d: Details) -> Any:
         return (d.versions(), d.subject.evaluation.status, d.subject.evaluation.reason)
@@ -328,13 +329,14 @@ def wait(
 def _wait_kind(goal: str, seconds: float, timeout: str, output: str, junit: str | None, target: Any) -> None:
     from . import render
     from . import wait as waiting
+    from .details import Kept
     from .evaluate import Memo
     from .informer import Informer
     from .selection import now, select
 
     tables = output in ("table", "wide")
     sel = select(**target)
-    sel.memo = Memo()
+    sel.kept = Kept(Memo())
     started = time.monotonic()
     with Informer(sel.api) as informer:
         outcome = waiting.wait(informer, lambda api: list(sel.collect(api)), goal, seconds)
@@ -367,6 +369,7 @@ def _wait_manifests(
     """`wait -f`: every object of the manifests, on one informer; details of what failed, then a summary."""
     from . import render
     from . import wait as waiting
+    from .details import Kept
     from .evaluate import Memo
     from .informer import Informer
     from .manifests import read as read_manifests
@@ -379,7 +382,7 @@ def _wait_manifests(
     named = read_manifests(filenames, recursive, stdin)
     options = {k: v for k, v in target.items() if k not in ("kind", "name", "all_namespaces", "selector")}
     fleet = select_manifests(named, **options)
-    fleet.memo = Memo()
+    fleet.kept = Kept(Memo())
     with Informer(fleet.api) as informer:
         tally = waiting.wait_all(
             informer, lambda api: [(t.label, t.namespace, d) for t, d in fleet.collect(api)], goal, seconds

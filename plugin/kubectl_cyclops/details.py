@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -58,11 +58,15 @@ class Details:
     unread: dict[str, str] = field(default_factory=dict)  # a related set's name (or "events"): why it is empty
 
     def versions(self) -> tuple[str, ...]:
-        """Resource versions of everything shown: equal tuples mean nothing changed."""
-        rvs = [self.subject.resource_version]
-        rvs += [i.resource_version for _, items in self.related for i in items]
-        rvs += [resource_version(e) for e in self.events]
-        return tuple(rvs)
+        """Resource versions of everything shown: equal tuples mean nothing changed (worked out once: a
+        watch asks again at every rendering, of details kept from before)."""
+        found: tuple[str, ...] | None = self.__dict__.get("_versions")
+        if found is None:
+            rvs = [self.subject.resource_version]
+            rvs += [i.resource_version for _, items in self.related for i in items]
+            rvs += [resource_version(e) for e in self.events]
+            found = self.__dict__["_versions"] = tuple(rvs)
+        return found
 
 
 def events_query(resource: Resource, namespace: str | None, name: str | None) -> tuple[str, JSON]:
@@ -89,11 +93,64 @@ def event_order(e: JSON) -> tuple[str, int]:
 Events = tuple[list[JSON], str | None]  # events, and a warning if they could not be read
 
 
+class Kept:
+    """What `--watch` and `wait` keep from one collection to the next: each object's evaluation (`memo`), and
+    each object's whole details, used again while the object is the same, no store its related objects and
+    events are read from has changed, and no time one of its rules compares with has come. A change to one
+    object among many then costs the assembly of that object alone."""
+
+    def __init__(self, memo: Memo) -> None:
+        self.memo = memo
+        self._details: dict[str, tuple[str, Details, datetime | None]] = {}  # by uid: version, details, recheck
+        self._used: set[str] = set()
+        self._others: dict[str, dict[Any, str]] = {}  # by the parents' list path: the other stores' versions
+
+    def others_unchanged(self, api: Api, path: str) -> bool:
+        """Whether every store but the parents' own (at `path`) is as it was when the last collection of
+        `path` began (only an informer's reader can tell); the versions are noted for the next one."""
+        versions = getattr(api, "versions", None)
+        if versions is None:
+            return False
+        now = {scope: v for scope, v in versions().items() if scope.path != path}
+        same = self._others.get(path) == now
+        self._others[path] = now
+        return same
+
+    def get(self, obj: JSON, now: datetime) -> Details | None:
+        """The object's details as kept, if they still hold (the caller checked the other stores)."""
+        meta = obj["metadata"]
+        uid = meta.get("uid") or ""
+        kept = self._details.get(uid)
+        if kept is None or kept[0] != meta.get("resourceVersion") or (kept[2] is not None and kept[2] <= now):
+            return None
+        self._used.add(uid)
+        return kept[1]
+
+    def keep(self, obj: JSON, details: Details) -> None:
+        uid = obj["metadata"].get("uid") or ""
+        self._details[uid] = (obj["metadata"].get("resourceVersion") or "", details, _recheck(details))
+        self._used.add(uid)
+
+    def collected(self) -> None:
+        """One collection is over: forget the objects it did not show (deleted, or no longer selected)."""
+        self.memo.collected()
+        for uid in self._details.keys() - self._used:
+            del self._details[uid]
+        self._used = set()
+
+
+def _recheck(details: Details) -> datetime | None:
+    """The first time an `olderThan` of the object or of a related object waits for."""
+    items = [details.subject, *(i for _, found in details.related for i in found)]
+    return min((i.evaluation.recheck for i in items if i.evaluation.recheck is not None), default=None)
+
+
 class Collector:
     def __init__(
-        self, api: Api, discovery: Discovery, maps: FieldMaps, now: datetime, memo: Memo | None = None
+        self, api: Api, discovery: Discovery, maps: FieldMaps, now: datetime, kept: Kept | None = None
     ) -> None:
-        self.api, self.discovery, self.maps, self.now, self.memo = api, discovery, maps, now, memo
+        self.api, self.discovery, self.maps, self.now, self.kept = api, discovery, maps, now, kept
+        self.memo = None if kept is None else kept.memo
 
     def evaluated(
         self,
@@ -121,6 +178,7 @@ class Collector:
     def pages(self, resource: Resource, namespace: str | None, selector: str | None) -> Iterator[list[Details]]:
         """Every object of a kind, a page at a time, each with its related objects and events."""
         params = {"labelSelector": selector}
+        reuse = self.kept is not None and self.kept.others_unchanged(self.api, resource.path(namespace))
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             related = Related(self.api, self.discovery, pool, batch=True)
             events_f: Future[Events] | None = None
@@ -130,14 +188,15 @@ class Collector:
                     continue
                 if events_f is None:
                     events_f = pool.submit(self._events, resource, namespace, None)
-                assembled = self._assemble(related, resource, objects, events_f)
-                for details in assembled:  # the page's own warnings (an expired continue token) are each object's
-                    details.warnings += page.get(WARNINGS) or []
+                assembled = self._assemble(related, resource, objects, events_f, reuse)
+                if page.get(WARNINGS):  # the page's own warnings (an expired continue token) are each object's
+                    assembled = [replace(d, warnings=d.warnings + page[WARNINGS]) for d in assembled]
                 yield assembled
 
     def named(self, resource: Resource, namespace: str | None, names: set[str]) -> dict[str, Details]:
         """Some objects of one kind in one namespace, read with one list of the kind (not a GET each, so that
         under an informer each kind and namespace is one scope), with their related objects and events."""
+        reuse = self.kept is not None and self.kept.others_unchanged(self.api, resource.path(namespace))
         listing = list_all(self.api, resource.path(namespace), {})
         objects = [o for o in listing.get("items") or [] if o["metadata"]["name"] in names]
         if not objects:
@@ -145,7 +204,7 @@ class Collector:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             related = Related(self.api, self.discovery, pool, batch=True)
             events_f = pool.submit(self._events, resource, namespace, None)
-            return {d.subject.name: d for d in self._assemble(related, resource, objects, events_f)}
+            return {d.subject.name: d for d in self._assemble(related, resource, objects, events_f, reuse)}
 
     def _events(self, resource: Resource, namespace: str | None, name: str | None) -> Events:
         path, params = events_query(resource, namespace, name)
@@ -167,10 +226,29 @@ class Collector:
         return _involving(evs), warning
 
     def _assemble(
-        self, related: Related, resource: Resource, objects: list[JSON], events_f: Future[Events]
+        self, related: Related, resource: Resource, objects: list[JSON], events_f: Future[Events], reuse: bool = False
+    ) -> list[Details]:
+        """Each object's details; with `reuse`, those kept from the last collection where they still hold."""
+        if self.kept is None:
+            return self._build(related, resource, objects, events_f)
+        done = {id(o): d for o in objects if reuse and (d := self.kept.get(o, self.now)) is not None}
+        fresh = [o for o in objects if id(o) not in done]
+        built = self._build(related, resource, fresh, events_f, objects) if fresh else []
+        by_id = dict(zip(map(id, fresh), built, strict=True))
+        for obj in fresh:
+            self.kept.keep(obj, by_id[id(obj)])
+        return [done.get(id(o)) or by_id[id(o)] for o in objects]
+
+    def _build(
+        self,
+        related: Related,
+        resource: Resource,
+        objects: list[JSON],
+        events_f: Future[Events],
+        among: list[JSON] | None = None,
     ) -> list[Details]:
         fmap = self.maps.get(resource.group, resource.kind)
-        pending = [related.start(rel, resource.kind, objects) for rel in fmap.related]
+        pending = [related.start(rel, resource.kind, objects, among) for rel in fmap.related]
         relations = joined(fmap.related, [join() for join in pending])
         no_events: tuple[dict[str, list[JSON]], str | None] = ({}, None)
         related_events = [self._related_events(related, found) if rel.events else no_events for rel, found in relations]

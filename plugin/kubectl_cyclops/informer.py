@@ -311,5 +311,11 @@ class CachedApi:
             raise errors.NotFoundError(f'"{name}" not found')
         return dict(found["items"][0])
 
+    def versions(self) -> dict[ListScope, str]:
+        """Each store's version now: a reader that saw the same versions before reads nothing new."""
+        with self.informer.lock:
+            reflectors = list(self.informer.reflectors.values())
+        return {r.scope: r.version for r in reflectors}
+
     def watch(self, path: str, params: dict[str, Any]) -> Iterator[JSON]:
         raise NotImplementedError("the informer's reflectors watch; its readers only list and get")

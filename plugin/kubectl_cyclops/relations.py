@@ -125,8 +125,13 @@ class Related:
         except errors.NotFoundError:
             return None  # a dangling reference: the field on the object still shows the name
 
-    def start(self, relation: Relation, kind: str, parents: list[JSON]) -> Callable[[], list[Found]]:
-        """Ask for a relation's objects for every parent (of `kind`); the returned call waits and joins them."""
+    def start(
+        self, relation: Relation, kind: str, parents: list[JSON], among: list[JSON] | None = None
+    ) -> Callable[[], list[Found]]:
+        """Ask for a relation's objects for every parent (of `kind`); the returned call waits and joins them.
+
+        `among`: the parents are some of these, and the lists are chosen as for all of them (the same lists,
+        and so the same stores, whichever of them are joined)."""
         resource = self.discovery.find(relation.group, relation.kind)
         if resource is None:
             warning = f"{relation.kind} is not served by this cluster"
@@ -134,7 +139,7 @@ class Related:
         if relation.ref_name is not None:
             join = self._refs(relation, resource, parents)
         elif relation.selector is not None:
-            join = self._selected(relation, resource, parents)
+            join = self._selected(relation, resource, parents, among or parents)
         elif relation.referenced_by is not None:
             join = self._referencing(relation, resource, kind, parents)
         else:
@@ -183,18 +188,21 @@ class Related:
 
         return join
 
-    def _selected(self, relation: Relation, resource: Resource, parents: list[JSON]) -> Callable[[], list[Found]]:
+    def _selected(
+        self, relation: Relation, resource: Resource, parents: list[JSON], among: list[JSON]
+    ) -> Callable[[], list[Found]]:
         assert relation.selector is not None
         chosen = [relation.selector.value(p) for p in parents]
+        planned = chosen if among is parents else [relation.selector.value(p) for p in among]
         per_namespace: dict[str | None, list[str]] = defaultdict(list)
-        for parent, selector in zip(parents, chosen, strict=True):
+        for parent, selector in zip(among, planned, strict=True):
             query = selectors.to_query(selector)
             if query and query not in per_namespace[_meta(parent).get("namespace")]:
                 per_namespace[_meta(parent).get("namespace")].append(query)
         scopes: dict[str | None, ListScope] = {}
         for namespace, queries in per_namespace.items():
             # One selector: the server selects. Several: one list of the keys they all require, matched here.
-            query = queries[0] if len(queries) == 1 else selectors.common_keys([c for c in chosen if c])
+            query = queries[0] if len(queries) == 1 else selectors.common_keys([c for c in planned if c])
             scopes[namespace] = ListScope.of(resource.path(namespace), {"labelSelector": query})
             self._list(scopes[namespace])
 

@@ -14,9 +14,8 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from . import durations, errors, kube
-from .details import Collector, Details
+from .details import Collector, Details, Kept
 from .discovery import Discovery, Resource
-from .evaluate import Memo
 from .fieldmaps import FieldMaps
 from .manifests import Manifest
 
@@ -58,14 +57,14 @@ class Selection:
     namespace: str | None
     name: str | None
     selector: str | None
-    memo: Memo | None = None  # evaluations kept between collections (--watch, wait)
+    kept: Kept | None = None  # evaluations and details kept between collections (--watch, wait)
 
     def pages(self, api: kube.Api | None = None) -> Iterator[list[Details]]:
         """The object, or every selected object a page at a time, with its related objects and events.
 
         Each page is complete (read and evaluated) when it is handed on, and one object is one page.
         """
-        collector = Collector(api or self.api, self.discovery, self.maps, now(), self.memo)
+        collector = Collector(api or self.api, self.discovery, self.maps, now(), self.kept)
         if self.name:
             try:
                 yield [collector.one(self.resource, self.namespace, self.name)]
@@ -79,8 +78,8 @@ class Selection:
         """The objects of pages(), one by one."""
         for page in self.pages(api):
             yield from page
-        if self.memo is not None:
-            self.memo.collected()
+        if self.kept is not None:
+            self.kept.collected()
 
     @property
     def in_namespace(self) -> str:
@@ -114,17 +113,17 @@ class Fleet:
     discovery: Discovery
     maps: FieldMaps
     targets: list[Target]
-    memo: Memo | None = None
+    kept: Kept | None = None
 
     def collect(self, api: kube.Api | None = None) -> list[tuple[Target, Details | None]]:
         """Each target, in order, with its details, or None where it does not exist (yet, or any more)."""
-        collector = Collector(api or self.api, self.discovery, self.maps, now(), self.memo)
+        collector = Collector(api or self.api, self.discovery, self.maps, now(), self.kept)
         groups: dict[tuple[Resource, str | None], set[str]] = {}
         for t in self.targets:
             groups.setdefault((t.resource, t.namespace), set()).add(t.name)
         found = {key: collector.named(*key, names) for key, names in groups.items()}
-        if self.memo is not None:
-            self.memo.collected()
+        if self.kept is not None:
+            self.kept.collected()
         return [(t, found[(t.resource, t.namespace)].get(t.name)) for t in self.targets]
 
 
