@@ -209,11 +209,8 @@ def details(output: str, watch: bool, **target: Any) -> None:
 
     sel.kept = Kept(Memo())
 
-    def shown_one(d: Details) -> Any:
-        return (d.versions(), d.subject.evaluation.status, d.subject.evaluation.reason)
-
     def shown_of(items: list[Details]) -> list[Any]:
-        return [shown_one(d) for d in items]
+        return [d.shown() for d in items]
 
     def key(d: Details) -> tuple[str | None, str]:
         return d.subject.namespace, d.subject.name
@@ -224,7 +221,7 @@ def details(output: str, watch: bool, **target: Any) -> None:
         """One object: it again, whole. A list: whole at first, then as kubectl get --watch does, only what
         changed (each object whose rendering changed, and a line or document for each one deleted)."""
         nonlocal last
-        now_shown = {key(d): (d, shown_one(d)) for d in items}
+        now_shown = {key(d): (d, d.shown()) for d in items}
         if sel.name or last is None:
             show([items])
         else:

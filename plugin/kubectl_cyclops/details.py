@@ -68,6 +68,10 @@ class Details:
             found = self.__dict__["_versions"] = tuple(rvs)
         return found
 
+    def shown(self) -> tuple[tuple[str, ...], str, str | None]:
+        """What a rendering shows, in short: the versions, the status and its reason."""
+        return self.versions(), self.subject.evaluation.status, self.subject.evaluation.reason
+
 
 def events_query(resource: Resource, namespace: str | None, name: str | None) -> tuple[str, JSON]:
     """The core/v1 events list for objects of a kind (and name) in a namespace, or everywhere."""
@@ -104,6 +108,24 @@ class Kept:
         self._details: dict[str, tuple[str, Details, datetime | None]] = {}  # by uid: version, details, recheck
         self._used: set[str] = set()
         self._others: dict[str, dict[Any, str]] = {}  # by the parents' list path: the other stores' versions
+        # by events list path: its version, its events sorted, and those by the name of the object they are about
+        self._events: dict[str, tuple[str, list[JSON], dict[str, list[JSON]]]] = {}
+
+    def events(self, path: str, listing: JSON) -> list[JSON]:
+        """The events of a listing, sorted, as the last time while the list's version is the same."""
+        version = resource_version(listing)
+        kept = self._events.get(path)
+        if kept is None or not version or kept[0] != version:
+            evs = sorted(listing.get("items") or [], key=event_order)
+            kept = self._events[path] = (version, evs, _involving(evs))
+        return kept[1]
+
+    def involving(self, events: list[JSON]) -> dict[str, list[JSON]]:
+        """The events by the name of the object they are about: worked out once per list kept."""
+        for _, evs, index in self._events.values():
+            if evs is events:
+                return index
+        return _involving(events)
 
     def others_unchanged(self, api: Api, path: str) -> bool:
         """Whether every store but the parents' own (at `path`) is as it was when the last collection of
@@ -208,7 +230,13 @@ class Collector:
 
     def _events(self, resource: Resource, namespace: str | None, name: str | None) -> Events:
         path, params = events_query(resource, namespace, name)
-        return _sorted_events(lambda: [list_all(self.api, path, params)])
+        if self.kept is None:
+            return _sorted_events(lambda: [list_all(self.api, path, params)])
+        try:
+            listing = list_all(self.api, path, params)
+        except (errors.ForbiddenError, errors.UnauthorizedError) as exc:
+            return [], f"events: {exc.message}"
+        return self.kept.events(f"{path}?{params}", listing), None
 
     def _related_events(self, related: Related, found: list[Found]) -> tuple[dict[str, list[JSON]], str | None]:
         """The events of a relation's objects (of every parent), for a relation whose map says `events: true`:
@@ -253,7 +281,7 @@ class Collector:
         no_events: tuple[dict[str, list[JSON]], str | None] = ({}, None)
         related_events = [self._related_events(related, found) if rel.events else no_events for rel, found in relations]
         evs, warning = events_f.result()
-        involving = _involving(evs)
+        involving = _involving(evs) if self.kept is None else self.kept.involving(evs)
         out = []
         for i, obj in enumerate(objects):
             events = _events_of(involving, obj)
