@@ -135,16 +135,21 @@ def deleted(details: Details, output: str, out: TextIO) -> None:
             "namespace": item.namespace,
             "deleted": True,
         }
-        if output == "json":
-            out.flush()
-            write_json(doc, out.buffer)
-            out.buffer.flush()
-        else:
-            write_yaml(doc, out)
+        _write(doc, output, out)
         return
     where = f" -n {item.namespace}" if item.namespace else ""
     out.write(f"\n{escape(item.resource.qualified)}/{escape(item.name)}{escape(where)} deleted\n")
     out.flush()
+
+
+def _write(docs: Iterable[dict[str, Any]] | dict[str, Any], output: str, out: TextIO) -> None:
+    """One document or a list of them, as JSON (bytes, straight to the buffer) or YAML."""
+    if output == "json":
+        out.flush()
+        write_json(docs, out.buffer)
+        out.buffer.flush()
+    else:
+        write_yaml(docs, out)
 
 
 _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
@@ -325,13 +330,7 @@ def emit(
 
     if output in ("json", "yaml"):
         docs = (document(d, now) for d in warned())
-        doc: Any = next(docs) if single else docs
-        if output == "json":
-            out.flush()
-            write_json(doc, out.buffer)
-            out.buffer.flush()
-        else:
-            write_yaml(doc, out)
+        _write(next(docs) if single else docs, output, out)
         return count
     for d in warned():
         if count > 1:
