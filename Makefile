@@ -86,8 +86,8 @@ test: venv lint bytecode $(if $(filter kind,$(CLUSTER)),kind-stack) ## Everythin
 	@mkdir -p reports
 	$(IN_CLUSTER_NS) $(BIN)/pytest tests e2e --cluster=$(or $(CLUSTER),local) -n $(WORKERS) --dist loadgroup --junitxml=reports/junit.xml $(PYTEST_ARGS)
 
-bench: venv ## Compare `kubectl cyclops details` with `kubectl get`/`describe` on a local cluster (BASE=ref: and with the plugin at ref)
-	$(BIN)/python -m e2e.bench $(if $(BASE),--base $(BASE))
+bench: venv ## Compare the plugin with kubectl on a local cluster (BASE=ref: and with the plugin at ref; BENCH_ARGS="--runs 9")
+	$(BIN)/python -m e2e.bench $(if $(BASE),--base $(BASE)) $(BENCH_ARGS)
 
 record: venv ## Re-record the unit tests' API responses from a fresh local cluster
 	$(BIN)/python -m tests.record $(SCENARIOS)

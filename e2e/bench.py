@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -42,6 +43,8 @@ NS = "bench"
 SCALE_PVS, SCALE_CLAIMS = 3000, 1500
 WAIT_NS, WAIT_JOBS, WAIT_SPREAD = "bench-wait", 2000, 60.0  # Jobs let run over WAIT_SPREAD seconds
 WATCH_NS, WATCH_PODS, WATCH_SECONDS, WATCH_CHANGES = "bench-watch", 1000, 60.0, 3000
+WAIT_CASE = f"wait jobs over {WAIT_JOBS:,} Jobs"
+WATCH_CASE = f"details pods --watch, {WATCH_PODS:,} pods, {WATCH_SECONDS:.0f} s"
 
 
 TIME = shutil.which("time", path="/usr/bin:/bin")  # GNU time reports a child's peak RSS
@@ -195,6 +198,7 @@ def wait_round(
         "kubectl": ["kubectl", "wait", "--for=condition=complete", "jobs", "--all", "-n", ns, "--timeout=10m"],
         "base": ["kubectl", "cyclops", "wait", "jobs", "-n", ns, "--timeout", "10m"],
     }
+    report.mkdir()
     procs = {side: started(env, commands[side], report / side, bin_dir) for side, (env, bin_dir) in sides.items()}
     begun = time.monotonic()
     for i, job in enumerate(jobs):
@@ -214,6 +218,7 @@ def watch_round(
         "kubectl": ["kubectl", "get", "pods", "-n", WATCH_NS, "--watch"],
         "base": ["kubectl", "cyclops", "details", "pods", "-n", WATCH_NS, "--watch"],
     }
+    report.mkdir()
     procs = {side: started(env, commands[side], report / side, bin_dir) for side, (env, bin_dir) in sides.items()}
     begun = time.monotonic()
     for i in range(WATCH_CHANGES):
@@ -236,20 +241,18 @@ def long_cases(
 ) -> None:
     """The wait and watch cases: both sides at once, CPU seconds and peak memory, medians over the rounds."""
     runs: dict[str, list[dict[str, Usage]]] = {}
-    if not only or "wait" in only:
-        name = f"wait jobs over {WAIT_JOBS:,} Jobs"
+    if picked(only, WAIT_CASE):
         for r in range(rounds):
             settle(list(local.pids.values()))
-            runs.setdefault(name, []).append(wait_round(cluster, sides, f"{WAIT_NS}-{r}", report))
-    if not only or "watch" in only:
-        name = f"details pods --watch, {WATCH_PODS:,} pods, {WATCH_SECONDS:.0f} s"
+            runs.setdefault(WAIT_CASE, []).append(wait_round(cluster, sides, f"{WAIT_NS}-{r}", report / f"wait-{r}"))
+    if picked(only, WATCH_CASE):
         cluster.kubectl("create", "namespace", WATCH_NS)
         cluster.apply("job", name="churn", namespace=WATCH_NS, completions=WATCH_PODS, parallelism=WATCH_PODS)
         cluster.wait_one("Job", "churn", has_condition("Complete"), namespace=WATCH_NS, timeout=600)
         pods = [str(p.metadata.name) for p in cluster.core.list_namespaced_pod(WATCH_NS).items]
-        for _ in range(rounds):
+        for r in range(rounds):
             settle(list(local.pids.values()))
-            runs.setdefault(name, []).append(watch_round(cluster, sides, pods, report))
+            runs.setdefault(WATCH_CASE, []).append(watch_round(cluster, sides, pods, report / f"watch-{r}"))
     print(
         f"\n{'case (CPU seconds, both sides at once)':42s} {'plugin':>9s} {'kubectl':>9s} {'ratio':>6s} "
         f"{'plugin RSS':>11s} {'kubectl RSS':>12s}"
@@ -265,6 +268,11 @@ def long_cases(
         if "base" in sides:
             line += f" {cpu['base']:18.2f}s {cpu['plugin'] / cpu['base']:10.2f}x"
         print(line)
+
+
+def picked(only: str | None, name: str) -> bool:
+    """Whether --only (a regular expression) picks the case."""
+    return only is None or re.search(only, name) is not None
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -343,7 +351,7 @@ def cases(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--only", help="run only the cases whose name contains this text")
+    parser.add_argument("--only", metavar="REGEX", help="run only the cases whose name this matches")
     parser.add_argument("--base", metavar="GIT_REF", help="also run the plugin as it was at this commit")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the wait and watch cases")
     args = parser.parse_args()
@@ -365,7 +373,7 @@ def main() -> int:
         cluster.wait_one("Job", "pi", has_condition("Complete"), namespace=NS)
         names = cases("", "", "", "", "")
         table = {}
-        if any(not args.only or args.only in name for name in names):  # the one-shot cases' fixtures
+        if any(picked(args.only, name) for name in names):  # the one-shot cases' fixtures
             cluster.apply("job", name="big", namespace=NS, completions=1000, parallelism=1000)
             cluster.apply("pv-hostpath", name="bench-pv", namespace=NS)
             scale_fixtures(cluster)
@@ -387,7 +395,7 @@ def main() -> int:
         header = f"{'case':42s} {'plugin':>9s} {'kubectl':>9s} {'ratio':>6s} {'plugin RSS':>11s} {'kubectl RSS':>12s}"
         print(header + (f" {'base ' + args.base[:12]:>19s} {'plugin/base':>11s}" if base_bin else ""))
         for name, (ours, theirs) in table.items():
-            if args.only and args.only not in name:
+            if not picked(args.only, name):
                 continue
             a: list[float] = []
             b: list[float] = []
