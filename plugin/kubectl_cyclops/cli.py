@@ -193,7 +193,7 @@ def details(output: str, watch: bool, **target: Any) -> None:
 
     if not watch:
         # A one-shot call: its objects (the server's JSON is acyclic) are freed by reference counting, and
-        # the cycle collector only walks the heap again and again as it grows: 12-14% of a 1,000-pod Job.
+        # the cycle collector would only walk the heap again and again as it grows (docs/performance.md).
         gc.disable()
         try:
             show(sel.pages())

@@ -19,8 +19,8 @@ def main() -> None:
         return
     import gc
 
-    # Start-up allocates much and leaves no cyclic garbage: without the cycle collector the imports take 9%
-    # less time. The long-running commands (details --watch, wait) switch it on again.
+    # Start-up allocates much and leaves no cyclic garbage: the cycle collector would only slow the imports
+    # down. The long-running commands (details --watch, wait) switch it on again.
     gc.disable()
     from .cli import main as run
 
