@@ -230,13 +230,9 @@ class Collector:
 
     def _events(self, resource: Resource, namespace: str | None, name: str | None) -> Events:
         path, params = events_query(resource, namespace, name)
-        if self.kept is None:
-            return _sorted_events(lambda: [list_all(self.api, path, params)])
-        try:
-            listing = list_all(self.api, path, params)
-        except (errors.ForbiddenError, errors.UnauthorizedError) as exc:
-            return [], f"events: {exc.message}"
-        return self.kept.events(f"{path}?{params}", listing), None
+        kept = self.kept  # --watch, wait: sorted once while the list's version is the same
+        order = None if kept is None else lambda listings: kept.events(f"{path}?{params}", listings[0])
+        return _sorted_events(lambda: [list_all(self.api, path, params)], order)
 
     def _related_events(self, related: Related, found: list[Found]) -> tuple[dict[str, list[JSON]], str | None]:
         """The events of a relation's objects (of every parent), for a relation whose map says `events: true`:
@@ -316,12 +312,15 @@ class Collector:
         return out
 
 
-def _sorted_events(lists: Callable[[], list[JSON]]) -> Events:
-    """Every item of the lists, oldest first; none, and a warning, where events may not be read."""
+def _sorted_events(lists: Callable[[], list[JSON]], order: Callable[[list[JSON]], list[JSON]] | None = None) -> Events:
+    """Every item of the lists, oldest first (or as `order` sorts the listings); none, and a warning, where
+    events may not be read."""
     try:
         listings = lists()
     except (errors.ForbiddenError, errors.UnauthorizedError) as exc:
         return [], f"events: {exc.message}"
+    if order is not None:
+        return order(listings), None
     return sorted((e for listing in listings for e in listing.get("items") or []), key=event_order), None
 
 
