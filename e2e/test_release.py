@@ -75,9 +75,11 @@ def package_index(wheelhouse: Path | None, root: Path) -> Iterator[tuple[str, li
     """A PEP 503 simple index of the wheelhouse's files on 127.0.0.1 (an empty one for None): its URL, and the
     paths requested so far."""
     (root / "simple").mkdir(parents=True)
+    (root / "files").mkdir()
     projects: dict[str, list[Path]] = {}
     for wheel in sorted(wheelhouse.glob("*.whl")) if wheelhouse else []:
         projects.setdefault(re.sub(r"[-_.]+", "-", wheel.name.split("-")[0]).lower(), []).append(wheel)
+        shutil.copy(wheel, root / "files")
     for project, wheels in projects.items():
         (root / "simple" / project).mkdir()
         links = "".join(
@@ -85,7 +87,6 @@ def package_index(wheelhouse: Path | None, root: Path) -> Iterator[tuple[str, li
             for w in wheels
         )
         (root / "simple" / project / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{links}</body></html>\n")
-    shutil.copytree(wheelhouse or root / "simple", root / "files", dirs_exist_ok=True)
     requested: list[str] = []
 
     class Handler(http.server.SimpleHTTPRequestHandler):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -28,6 +29,7 @@ OBJECTS = 300
 CHANGES = 5_000
 SAMPLE = 500  # changes between two readings of memory
 REPORT = Path(__file__).resolve().parents[1] / "reports" / "soak-rss.txt"
+_SPACE = re.compile(r"\s*")
 
 
 def _rss_kib(pid: int) -> int:
@@ -47,11 +49,12 @@ def _plugin(cluster: Cluster, out: Path, *args: str) -> subprocess.Popen[bytes]:
 def _last_state(out: Path) -> dict[str, str | None]:
     """What `--watch -o json` shows by now, object by object: the whole list it printed first, then each
     object that changed (a document of its own) and each one deleted (a document saying so)."""
-    decoder, text, i = json.JSONDecoder(), out.read_text(), 0
+    decoder, text = json.JSONDecoder(), out.read_text()
     state: dict[str, str | None] = {}
-    while i < len(text.rstrip()):
+    end, i = len(text.rstrip()), _SPACE.match(text).end()
+    while i < end:
         doc, i = decoder.raw_decode(text, i)
-        i += len(text[i:]) - len(text[i:].lstrip())
+        i = _SPACE.match(text, i).end()
         for d in doc if isinstance(doc, list) else [doc]:
             if d.get("deleted"):
                 state.pop(d["name"], None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -82,14 +83,17 @@ def one_line(result: Result, code: int) -> str:
     return lines[0]
 
 
+_SPACE = re.compile(r"\s*")
+
+
 def documents(text: str) -> list:
     """Every JSON document in a stream of concatenated documents (what --watch -o json prints)."""
-    decoder, docs, i = json.JSONDecoder(), [], 0
-    while i < len(text.strip()):
+    decoder, docs = json.JSONDecoder(), []
+    end, i = len(text.rstrip()), _SPACE.match(text).end()
+    while i < end:
         doc, i = decoder.raw_decode(text, i)
         docs.append(doc)
-        while i < len(text) and text[i].isspace():
-            i += 1
+        i = _SPACE.match(text, i).end()
     return docs
 
 
