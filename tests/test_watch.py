@@ -114,7 +114,7 @@ def test_a_burst_to_one_of_500_jobs_evaluates_only_that_job_again(replay, monkey
             evaluated.append([])
             super().collected()
 
-    monkeypatch.setattr(evaluate, "Memo", Counting)
+    monkeypatch.setattr(details, "Memo", Counting)
     built: list[list[str]] = []  # the Jobs whose details were assembled (not kept from before), by assembly
     build = details.Collector._build
 

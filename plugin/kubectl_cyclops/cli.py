@@ -204,10 +204,9 @@ def details(output: str, watch: bool, **target: Any) -> None:
     gc.enable()  # entry.main starts without it; a watch runs for long
     from . import watch as watching
     from .details import Kept
-    from .evaluate import Memo
     from .informer import Informer
 
-    sel.kept = Kept(Memo())
+    sel.kept = Kept()
 
     def shown_of(items: list[Details]) -> list[Any]:
         return [d.shown() for d in items]
@@ -327,13 +326,12 @@ def _wait_kind(goal: str, seconds: float, timeout: str, output: str, junit: str 
     from . import render
     from . import wait as waiting
     from .details import Kept
-    from .evaluate import Memo
     from .informer import Informer
     from .selection import now, select
 
     tables = output in ("table", "wide")
     sel = select(**target)
-    sel.kept = Kept(Memo())
+    sel.kept = Kept()
     started = time.monotonic()
     with Informer(sel.api) as informer:
         outcome = waiting.wait(informer, lambda api: list(sel.collect(api)), goal, seconds)
@@ -367,7 +365,6 @@ def _wait_manifests(
     from . import render
     from . import wait as waiting
     from .details import Kept
-    from .evaluate import Memo
     from .informer import Informer
     from .manifests import read as read_manifests
     from .selection import now, select_manifests
@@ -379,7 +376,7 @@ def _wait_manifests(
     named = read_manifests(filenames, recursive, stdin)
     options = {k: v for k, v in target.items() if k not in ("kind", "name", "all_namespaces", "selector")}
     fleet = select_manifests(named, **options)
-    fleet.kept = Kept(Memo())
+    fleet.kept = Kept()
     with Informer(fleet.api) as informer:
         tally = waiting.wait_all(
             informer, lambda api: [(t.label, t.namespace, d) for t, d in fleet.collect(api)], goal, seconds

@@ -103,8 +103,8 @@ class Kept:
     events are read from has changed, and no time one of its rules compares with has come. A change to one
     object among many then costs the assembly of that object alone."""
 
-    def __init__(self, memo: Memo) -> None:
-        self.memo = memo
+    def __init__(self) -> None:
+        self.memo = Memo()
         self._details: dict[str, tuple[str, Details, datetime | None]] = {}  # by uid: version, details, recheck
         self._used: set[str] = set()
         self._others: dict[str, dict[Any, str]] = {}  # by the parents' list path: the other stores' versions
