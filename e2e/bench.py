@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -50,6 +51,20 @@ WATCH_CASE = f"details pods --watch, {WATCH_PODS:,} pods, {WATCH_SECONDS:.0f} s"
 TIME = shutil.which("time", path="/usr/bin:/bin")  # GNU time reports a child's peak RSS
 
 
+def _argv(cmd: list[str], bin_dir: Path) -> list[str]:
+    """The command with its program from bin_dir (the base plugin's launcher) where it is there, else the venv."""
+    return [str(bin_dir / cmd[0] if (bin_dir / cmd[0]).exists() else VENV_BIN / cmd[0]), *cmd[1:]]
+
+
+def paced(count: int, seconds: float) -> Iterator[int]:
+    """0 .. count-1, spread evenly over `seconds`, which have passed when the iteration ends."""
+    begun = time.monotonic()
+    for i in range(count):
+        time.sleep(max(0.0, begun + i * seconds / count - time.monotonic()))  # pacing, not a wait
+        yield i
+    time.sleep(max(0.0, begun + seconds - time.monotonic()))
+
+
 def run(env: dict[str, str], commands: list[list[str]], bin_dir: Path = VENV_BIN) -> tuple[float, int]:
     """Wall time of the commands one after another, and the peak RSS (KiB) of any of them (0: unknown).
 
@@ -59,7 +74,7 @@ def run(env: dict[str, str], commands: list[list[str]], bin_dir: Path = VENV_BIN
     started, peak = time.perf_counter(), 0
     with tempfile.NamedTemporaryFile("r") as rss:
         for cmd in commands:
-            argv = [str(bin_dir / cmd[0] if (bin_dir / cmd[0]).exists() else VENV_BIN / cmd[0]), *cmd[1:]]
+            argv = _argv(cmd, bin_dir)
             if TIME:
                 argv = [TIME, "-f", "%M", "-o", rss.name, *argv]
             done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=False)
@@ -84,10 +99,9 @@ class Side(NamedTuple):
 def started(env: dict[str, str], cmd: list[str], report: Path, bin_dir: Path = VENV_BIN) -> Side:
     """A long-running side under GNU time (see run()), its output discarded, in a process group of its own;
     kubectl's plugin dispatch execs the plugin in its own process, so time measures the plugin too."""
-    argv = [str(bin_dir / cmd[0] if (bin_dir / cmd[0]).exists() else VENV_BIN / cmd[0]), *cmd[1:]]
     if TIME is None:
         raise SystemExit("bench: the wait and watch cases need GNU time (/usr/bin/time)")
-    timed = [TIME, "-f", "%U %S %M", "-o", str(report), *argv]
+    timed = [TIME, "-f", "%U %S %M", "-o", str(report), *_argv(cmd, bin_dir)]
     proc = subprocess.Popen(timed, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     return Side(proc, report)
 
@@ -173,6 +187,13 @@ def scale_fixtures(cluster: Cluster) -> None:
     cluster.wait("PersistentVolume", bound, labels="set=scale", timeout=600)
 
 
+def _start_sides(
+    sides: dict[str, tuple[dict[str, str], Path]], commands: dict[str, list[str]], report: Path
+) -> dict[str, Side]:
+    report.mkdir()
+    return {side: started(env, commands[side], report / side, bin_dir) for side, (env, bin_dir) in sides.items()}
+
+
 def wait_round(
     cluster: Cluster, sides: dict[str, tuple[dict[str, str], Path]], ns: str, report: Path
 ) -> dict[str, Usage]:
@@ -193,17 +214,11 @@ def wait_round(
         "apply", "--server-side", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": jobs})
     )
     cluster.wait("Job", lambda js: len(js) == WAIT_JOBS, namespace=ns, timeout=300)
-    commands = {
-        "plugin": ["kubectl", "cyclops", "wait", "jobs", "-n", ns, "--timeout", "10m"],
-        "kubectl": ["kubectl", "wait", "--for=condition=complete", "jobs", "--all", "-n", ns, "--timeout=10m"],
-        "base": ["kubectl", "cyclops", "wait", "jobs", "-n", ns, "--timeout", "10m"],
-    }
-    report.mkdir()
-    procs = {side: started(env, commands[side], report / side, bin_dir) for side, (env, bin_dir) in sides.items()}
-    begun = time.monotonic()
-    for i, job in enumerate(jobs):
-        time.sleep(max(0.0, begun + i * WAIT_SPREAD / WAIT_JOBS - time.monotonic()))  # pacing, not a wait
-        cluster.batch.patch_namespaced_job(job["metadata"]["name"], ns, {"spec": {"suspend": False}})
+    ours = ["kubectl", "cyclops", "wait", "jobs", "-n", ns, "--timeout", "10m"]
+    theirs = ["kubectl", "wait", "--for=condition=complete", "jobs", "--all", "-n", ns, "--timeout=10m"]
+    procs = _start_sides(sides, {"plugin": ours, "kubectl": theirs, "base": ours}, report)
+    for i in paced(WAIT_JOBS, WAIT_SPREAD):
+        cluster.batch.patch_namespaced_job(jobs[i]["metadata"]["name"], ns, {"spec": {"suspend": False}})
     usage = {side: finished(proc) for side, proc in procs.items()}
     cluster.kubectl("delete", "namespace", ns, "--wait=false")
     return usage
@@ -213,19 +228,12 @@ def watch_round(
     cluster: Cluster, sides: dict[str, tuple[dict[str, str], Path]], pods: list[str], report: Path
 ) -> dict[str, Usage]:
     """Each side watching WATCH_NS's pods for WATCH_SECONDS while WATCH_CHANGES changes reach them, round robin."""
-    commands = {
-        "plugin": ["kubectl", "cyclops", "details", "pods", "-n", WATCH_NS, "--watch"],
-        "kubectl": ["kubectl", "get", "pods", "-n", WATCH_NS, "--watch"],
-        "base": ["kubectl", "cyclops", "details", "pods", "-n", WATCH_NS, "--watch"],
-    }
-    report.mkdir()
-    procs = {side: started(env, commands[side], report / side, bin_dir) for side, (env, bin_dir) in sides.items()}
-    begun = time.monotonic()
-    for i in range(WATCH_CHANGES):
-        time.sleep(max(0.0, begun + i * WATCH_SECONDS / WATCH_CHANGES - time.monotonic()))  # pacing, not a wait
+    ours = ["kubectl", "cyclops", "details", "pods", "-n", WATCH_NS, "--watch"]
+    theirs = ["kubectl", "get", "pods", "-n", WATCH_NS, "--watch"]
+    procs = _start_sides(sides, {"plugin": ours, "kubectl": theirs, "base": ours}, report)
+    for i in paced(WATCH_CHANGES, WATCH_SECONDS):
         patch = {"metadata": {"annotations": {"bench/step": str(i)}}}
         cluster.core.patch_namespaced_pod(pods[i % len(pods)], WATCH_NS, patch)
-    time.sleep(max(0.0, begun + WATCH_SECONDS - time.monotonic()))
     for side in procs.values():
         interrupt(side)
     return {side: finished(proc, check=side != "kubectl") for side, proc in procs.items()}
