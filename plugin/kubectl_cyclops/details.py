@@ -9,7 +9,7 @@ the next is read, so memory follows the page size, not the list's length.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -21,7 +21,8 @@ from .evaluate import Evaluation, Judged, Memo, evaluate, holds
 from .fieldmaps import Field, FieldMaps, Relation
 from .kube import Api
 from .paging import WARNINGS, list_all, list_pages, resource_version
-from .relations import Found, Related, joined
+from .relations import Found, ListScope, Queries, Related, claims, joined, marks
+from .tracing import ANY, Trace, involved, shown
 
 JSON = dict[str, Any]
 WORKERS = 8
@@ -99,15 +100,16 @@ Events = tuple[list[JSON], str | None]  # events, and a warning if they could no
 
 class Kept:
     """What `--watch` and `wait` keep from one collection to the next: each object's evaluation (`memo`), and
-    each object's whole details, used again while the object is the same, no store its related objects and
-    events are read from has changed, and no time one of its rules compares with has come. A change to one
-    object among many then costs the assembly of that object alone."""
+    each object's whole details, used again while the object is the same, no object its details read changed
+    or may now belong to it (tracing.Trace), and no time one of its rules compares with has come. A change to
+    one object among many then costs the assembly of the parents it concerns alone."""
 
     def __init__(self) -> None:
         self.memo = Memo()
         self._details: dict[str, tuple[str, Details, datetime | None]] = {}  # by uid: version, details, recheck
         self._used: set[str] = set()
-        self._others: dict[str, dict[Any, str]] = {}  # by the parents' list path: the other stores' versions
+        self._traces: dict[str, Trace] = {}  # by the parents' list path
+        self.queries: Queries = {}  # the parents' selector queries (relations.Related)
         # by events list path: its version, its events sorted, and those by the name of the object they are about
         self._events: dict[str, tuple[str, list[JSON], dict[str, list[JSON]]]] = {}
 
@@ -127,23 +129,19 @@ class Kept:
                 return index
         return _involving(events)
 
-    def others_unchanged(self, api: Api, path: str) -> bool:
-        """Whether every store but the parents' own (at `path`) is as it was when the last collection of
-        `path` began (only an informer's reader can tell); the versions are noted for the next one."""
-        versions = getattr(api, "versions", None)
-        if versions is None:
-            return False
-        now = {scope: v for scope, v in versions().items() if scope.path != path}
-        same = self._others.get(path) == now
-        self._others[path] = now
-        return same
+    def trace(self, path: str) -> Trace:
+        """The dependency index of the parents listed at `path`."""
+        return self._traces.setdefault(path, Trace())
 
-    def get(self, obj: JSON, now: datetime) -> Details | None:
-        """The object's details as kept, if they still hold (the caller checked the other stores)."""
+    def get(self, obj: JSON, now: datetime, concerned: set[str] | None) -> Details | None:
+        """The object's details as kept, if they still hold: the object is the same, no change concerns it
+        (`concerned`, from Trace.begin; None: every object) and no recheck time has come."""
         meta = obj["metadata"]
         uid = meta.get("uid") or ""
         kept = self._details.get(uid)
-        if kept is None or kept[0] != meta.get("resourceVersion") or (kept[2] is not None and kept[2] <= now):
+        if concerned is None or uid in concerned or kept is None or kept[0] != meta.get("resourceVersion"):
+            return None
+        if kept[2] is not None and kept[2] <= now:
             return None
         self._used.add(uid)
         return kept[1]
@@ -158,6 +156,11 @@ class Kept:
         self.memo.collected()
         for uid in self._details.keys() - self._used:
             del self._details[uid]
+        for trace in self._traces.values():
+            for uid in trace.parents() - self._used:
+                trace.forget(uid)
+        for which in [w for w in self.queries if w[1] not in self._used]:
+            del self.queries[which]
         self._used = set()
 
 
@@ -183,9 +186,52 @@ class Collector:
         related: dict[str, list[Judged]] | None = None,
     ) -> Evaluated:
         fmap = self.maps.get(resource.group, resource.kind)
-        shown = fmap.fields if fields is None else fields
+        chosen = fmap.fields if fields is None else fields
         judge = evaluate if self.memo is None else self.memo.evaluate  # --watch, wait: only what changed
-        return Evaluated(resource, obj, shown, judge(fmap, obj, self.now, shown, events or (), related))
+        return Evaluated(resource, obj, chosen, judge(fmap, obj, self.now, chosen, events or (), related))
+
+    def _related(self, pool: ThreadPoolExecutor) -> Related:
+        """The reader of every page's related lists (with the selector queries kept across collections)."""
+        queries = None if self.kept is None else self.kept.queries
+        return Related(self.api, self.discovery, pool, batch=True, queries=queries)
+
+    def _trace(self, resource: Resource, namespace: str | None) -> tuple[Trace | None, set[str] | None]:
+        """Under `--watch` and `wait`: the parents' dependency index, and the parents the changes since the last
+        collection concern (None: all of them)."""
+        if self.kept is None:
+            return None, None
+        trace = self.kept.trace(resource.path(namespace))
+        return trace, trace.begin(self.api, self._marks(resource))
+
+    def _marks(self, resource: Resource) -> Callable[[str, JSON], list[Hashable]]:
+        """An object's marks as its reader (a relation of the kind's map, or events) claims them."""
+        fmap = self.maps.get(resource.group, resource.kind)
+        relations = [(i, rel, self.discovery.find(rel.group, rel.kind)) for i, rel in enumerate(fmap.related)]
+
+        def of(reader: str, obj: JSON) -> list[Hashable]:
+            if reader == "events":  # an event: the parent it is about
+                return [("events", involved(obj)[1])]
+            if reader.startswith("events:"):  # an event of a related object: that object, as shown
+                return [(reader.removeprefix("events:"), *involved(obj))]
+            found: list[Hashable] = []
+            for i, rel, res in relations:
+                if rel.name == reader and res is not None:
+                    found.append((i, ANY))
+                    found.extend((i, m) for m in marks(rel, res, resource.kind, obj))
+            return found
+
+        return of
+
+    def _claims(self, resource: Resource, obj: JSON) -> list[Hashable]:
+        """What the parent claims (relations.claims, by the relation's index; its name for its events)."""
+        fmap = self.maps.get(resource.group, resource.kind)
+        found: list[Hashable] = [("events", obj["metadata"].get("name"))]
+        for i, rel in enumerate(fmap.related):
+            res = self.discovery.find(rel.group, rel.kind)
+            if res is not None:
+                claimed = claims(rel, res, obj)
+                found += [(i, ANY)] if claimed is None else [(i, c) for c in claimed]
+        return found
 
     def one(self, resource: Resource, namespace: str | None, name: str) -> Details:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
@@ -200,36 +246,45 @@ class Collector:
     def pages(self, resource: Resource, namespace: str | None, selector: str | None) -> Iterator[list[Details]]:
         """Every object of a kind, a page at a time, each with its related objects and events."""
         params = {"labelSelector": selector}
-        reuse = self.kept is not None and self.kept.others_unchanged(self.api, resource.path(namespace))
+        trace, concerned = self._trace(resource, namespace)
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            related = Related(self.api, self.discovery, pool, batch=True)
+            related = self._related(pool)
             events_f: Future[Events] | None = None
             for page in list_pages(self.api, resource.path(namespace), params):
                 objects = page.get("items") or []
                 if not objects:
                     continue
                 if events_f is None:
-                    events_f = pool.submit(self._events, resource, namespace, None)
-                assembled = self._assemble(related, resource, objects, events_f, reuse)
+                    events_f = pool.submit(self._events, resource, namespace, None, related)
+                assembled = self._assemble(related, resource, objects, events_f, concerned, trace)
                 if page.get(WARNINGS):  # the page's own warnings (an expired continue token) are each object's
                     assembled = [replace(d, warnings=d.warnings + page[WARNINGS]) for d in assembled]
                 yield assembled
+        if trace is not None:
+            trace.end(related.readers)
 
     def named(self, resource: Resource, namespace: str | None, names: set[str]) -> dict[str, Details]:
         """Some objects of one kind in one namespace, read with one list of the kind (not a GET each, so that
         under an informer each kind and namespace is one scope), with their related objects and events."""
-        reuse = self.kept is not None and self.kept.others_unchanged(self.api, resource.path(namespace))
+        trace, concerned = self._trace(resource, namespace)
         listing = list_all(self.api, resource.path(namespace), {})
         objects = [o for o in listing.get("items") or [] if o["metadata"]["name"] in names]
         if not objects:
             return {}
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            related = Related(self.api, self.discovery, pool, batch=True)
-            events_f = pool.submit(self._events, resource, namespace, None)
-            return {d.subject.name: d for d in self._assemble(related, resource, objects, events_f, reuse)}
+            related = self._related(pool)
+            events_f = pool.submit(self._events, resource, namespace, None, related)
+            found = self._assemble(related, resource, objects, events_f, concerned, trace)
+        if trace is not None:
+            trace.end(related.readers)
+        return {d.subject.name: d for d in found}
 
-    def _events(self, resource: Resource, namespace: str | None, name: str | None) -> Events:
+    def _events(
+        self, resource: Resource, namespace: str | None, name: str | None, related: Related | None = None
+    ) -> Events:
         path, params = events_query(resource, namespace, name)
+        if related is not None:
+            related.readers.setdefault(ListScope.of(path, params), set()).add("events")
         kept = self.kept  # --watch, wait: sorted once while the list's version is the same
         order = None if kept is None else lambda listings: kept.events(f"{path}?{params}", listings[0])
         return _sorted_events(lambda: [list_all(self.api, path, params)], order)
@@ -245,22 +300,33 @@ class Collector:
         if when and not any(all(holds(c, o, self.now) for c in when) for o in objects):
             return {}, None
         spaces = sorted({o["metadata"].get("namespace") or "" for o in objects}) if resource.namespaced else [""]
-        futures = [related.listing(*events_query(resource, ns or None, None)) for ns in spaces]
+        reader = f"events:{found[0].relation.name}"
+        futures = [related.listing(*events_query(resource, ns or None, None), reader) for ns in spaces]
         evs, warning = _sorted_events(lambda: [f.result() for f in futures])
         return _involving(evs), warning
 
     def _assemble(
-        self, related: Related, resource: Resource, objects: list[JSON], events_f: Future[Events], reuse: bool = False
+        self,
+        related: Related,
+        resource: Resource,
+        objects: list[JSON],
+        events_f: Future[Events],
+        concerned: set[str] | None = None,
+        trace: Trace | None = None,
     ) -> list[Details]:
-        """Each object's details; with `reuse`, those kept from the last collection where they still hold."""
+        """Each object's details; under `--watch` and `wait`, those kept from the last collection where they
+        still hold (the parents no change `concerned`), and the others' reads noted in the `trace`."""
         if self.kept is None:
             return self._build(related, resource, objects, events_f)
-        done = {id(o): d for o in objects if reuse and (d := self.kept.get(o, self.now)) is not None}
+        done = {id(o): d for o in objects if (d := self.kept.get(o, self.now, concerned)) is not None}
         fresh = [o for o in objects if id(o) not in done]
-        built = self._build(related, resource, fresh, events_f, objects) if fresh else []
+        read: list[list[Hashable]] = []
+        built = self._build(related, resource, fresh, events_f, objects, read) if fresh else []
         by_id = dict(zip(map(id, fresh), built, strict=True))
-        for obj in fresh:
-            self.kept.keep(obj, by_id[id(obj)])
+        for obj, details, shown_too in zip(fresh, built, read, strict=True):
+            self.kept.keep(obj, details)
+            if trace is not None:
+                trace.record(obj["metadata"].get("uid") or "", self._claims(resource, obj) + shown_too)
         return [done.get(id(o)) or by_id[id(o)] for o in objects]
 
     def _build(
@@ -270,7 +336,9 @@ class Collector:
         objects: list[JSON],
         events_f: Future[Events],
         among: list[JSON] | None = None,
+        read: list[list[Hashable]] | None = None,
     ) -> list[Details]:
+        """Each object's details, joined and evaluated; `read` gets, for each, the objects and events shown."""
         fmap = self.maps.get(resource.group, resource.kind)
         pending = [related.start(rel, resource.kind, objects, among) for rel in fmap.related]
         relations = joined(fmap.related, [join() for join in pending])
@@ -281,10 +349,11 @@ class Collector:
         out = []
         for i, obj in enumerate(objects):
             events = _events_of(involving, obj)
-            shown: list[tuple[Relation, list[Evaluated]]] = []
+            related_shown: list[tuple[Relation, list[Evaluated]]] = []
             judged: dict[str, list[Judged]] = {}  # each related set's verdicts, for the rules that read them
             warnings: list[str] = []
             unread: dict[str, str] = {}
+            seen: list[Hashable] = [] if read is None else [shown("events", e) for e in events]
             for (_, founds), (index, events_warning) in zip(relations, related_events, strict=True):
                 found = founds[i]
                 if found.warning:
@@ -292,15 +361,15 @@ class Collector:
                     unread[found.relation.name] = found.warning
                 if events_warning and events_warning not in warnings:
                     warnings.append(events_warning)
-                items = (
-                    [
-                        self.evaluated(found.resource, o, found.relation.fields, _events_of(index, o))
-                        for o in found.objects
-                    ]
-                    if found.resource
-                    else []
-                )
-                shown.append((found.relation, items))
+                items = []
+                kind = found.resource
+                for o in found.objects if kind is not None else []:
+                    about = _events_of(index, o)
+                    items.append(self.evaluated(kind, o, found.relation.fields, about))
+                    if read is not None:
+                        seen.append(shown(found.relation.name, o))
+                        seen += [shown(f"events:{found.relation.name}", e) for e in about]
+                related_shown.append((found.relation, items))
                 judged.setdefault(found.relation.name, []).extend(
                     Judged(e.resource.kind, e.obj, e.evaluation.status, e.evaluation.reason) for e in items
                 )
@@ -308,7 +377,9 @@ class Collector:
                 warnings.append(warning)
                 unread["events"] = warning
             subject = self.evaluated(resource, obj, events=events, related=judged)
-            out.append(Details(subject, shown, events, warnings, unread))
+            out.append(Details(subject, related_shown, events, warnings, unread))
+            if read is not None:
+                read.append(seen)
         return out
 
 

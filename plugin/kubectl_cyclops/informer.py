@@ -48,6 +48,7 @@ INTERVAL = 0.25  # at most one re-evaluation per interval
 RESYNC = 5.0  # re-evaluate at least this often, for rules that compare a time with now
 SHORT_WATCH = 1.0  # a watch the server ends this soon with no event is a failure (client-go's "very short watch")
 _PAGING = ("limit", "continue")
+FORGET = 1024  # changes remembered beyond one per stored object (a reader further behind rereads everything)
 
 
 class Clock:
@@ -91,6 +92,10 @@ class Reflector:
         self.version = ""
         self.generation = 0  # one per list: a watch from before the latest list stops and starts again after it
         self.newest: int | None = None  # the newest version of a watch event applied (not of a list)
+        # The keys changed since the list, by the sequence number of their latest change, oldest first; with
+        # `floor`, the newest sequence forgotten: `changed()` tells a reader what changed since its mark.
+        self.touched: dict[tuple[str, str], int] = {}
+        self.sequence = self.floor = 0
         self.lock = threading.Lock()
         self.ready = threading.Event()  # set once the first list answered, or failed (`failure`)
         self.failure: BaseException | None = None
@@ -104,6 +109,26 @@ class Reflector:
         with self.lock:
             self.items, self.version = items, resource_version(listing)
             self.generation += 1
+            self.touched, self.sequence, self.floor = {}, 0, 0
+
+    def mark(self) -> tuple[int, int]:
+        """Where the store is now, for `changed()`: its list and the last change applied since."""
+        with self.lock:
+            return self.generation, self.sequence
+
+    def changed(self, mark: tuple[int, int]) -> tuple[tuple[int, int], dict[tuple[str, str], JSON | None] | None]:
+        """The objects changed since `mark` by key, as they are now (None: deleted), and the mark of now; None
+        for the objects when the store was listed again since, or the changes were forgotten."""
+        with self.lock:
+            now = self.generation, self.sequence
+            if mark[0] != self.generation or mark[1] < self.floor:
+                return now, None
+            found: dict[tuple[str, str], JSON | None] = {}
+            for key, sequence in reversed(self.touched.items()):
+                if sequence <= mark[1]:
+                    break
+                found[key] = self.items.get(key)
+            return now, found
 
     def behind(self, version: int) -> bool:
         """True unless the store has seen `version` (a store whose version is not a number is behind)."""
@@ -126,14 +151,26 @@ class Reflector:
             self.version = resource_version(obj) or self.version
             if event.get("type") == "BOOKMARK":
                 return False
+            key = _key(obj)
             if event.get("type") == "DELETED":
-                self.items.pop(_key(obj), None)
+                self.items.pop(key, None)
             else:
-                self.items[_key(obj)] = obj
+                self.items[key] = obj
+            self._touch(key)
             number = _number(self.version)
             if number is not None:
                 self.newest = max(self.newest or 0, number)
         return True
+
+    def _touch(self, key: tuple[str, str]) -> None:
+        """Note a change (the lock held): the key moves to the newest end; the oldest are forgotten once there
+        are FORGET more than objects."""
+        self.sequence += 1
+        self.touched.pop(key, None)
+        self.touched[key] = self.sequence
+        if len(self.touched) > len(self.items) + FORGET:
+            for old in list(self.touched)[: len(self.touched) - len(self.items)]:
+                self.floor = self.touched.pop(old)
 
     def events(self, stop: threading.Event) -> Iterator[str]:
         """Watch from the store's version; yield "CHANGED" after each change, "RELISTED" after a relist."""
@@ -311,11 +348,24 @@ class CachedApi:
             raise errors.NotFoundError(f'"{name}" not found')
         return dict(found["items"][0])
 
-    def versions(self) -> dict[ListScope, str]:
-        """Each store's version now: a reader that saw the same versions before reads nothing new."""
+    def marks(self) -> dict[ListScope, tuple[int, int]]:
+        """Where each store is now (Reflector.mark)."""
         with self.informer.lock:
-            reflectors = list(self.informer.reflectors.values())
-        return {r.scope: r.version for r in reflectors}
+            reflectors = [r for r in self.informer.reflectors.values() if r.ready.is_set() and r.failure is None]
+        return {r.scope: r.mark() for r in reflectors}
+
+    def changed(
+        self, scope: ListScope, mark: tuple[int, int]
+    ) -> tuple[tuple[int, int], dict[tuple[str, str], JSON | None] | None]:
+        """What changed in a store since `mark` (Reflector.changed): nothing in one whose list was refused
+        (it is not asked again), and None (unknown) for one not there."""
+        with self.informer.lock:
+            reflector = self.informer.reflectors.get(scope)
+        if reflector is None or not reflector.ready.is_set():
+            return (0, 0), None
+        if reflector.failure is not None:
+            return mark, {}
+        return reflector.changed(mark)
 
     def watch(self, path: str, params: dict[str, Any]) -> Iterator[JSON]:
         raise NotImplementedError("the informer's reflectors watch; its readers only list and get")

@@ -77,6 +77,18 @@ def _by_name(objects: list[JSON]) -> list[JSON]:
     return sorted(objects, key=lambda o: _meta(o).get("name", ""))
 
 
+def _by_label(objects: list[JSON], keys: set[str]) -> dict[tuple[str, str], list[JSON]]:
+    """The objects by each (key, value) of their labels whose key is one of `keys`."""
+    index: dict[tuple[str, str], list[JSON]] = {}
+    for o in objects:
+        labels = _meta(o).get("labels") or {}
+        for key in keys:
+            value = labels.get(key)
+            if value is not None:
+                index.setdefault((key, value), []).append(o)
+    return index
+
+
 def joined(relations: tuple[Relation, ...], per_relation: list[list[Found]]) -> list[tuple[Relation, list[Found]]]:
     """Relations of one name are one relation read in several ways (a claim's pods: those that mount it by
     name, and the one that owns it as a generic ephemeral volume): per parent, their objects are joined,
@@ -100,21 +112,79 @@ def joined(relations: tuple[Relation, ...], per_relation: list[list[Found]]) -> 
     return out
 
 
+def _wanted(relation: Relation, resource: Resource, parent: JSON) -> list[tuple[str | None, str]]:
+    """A `ref` relation's (namespace, name) for one parent."""
+    namespace = _meta(parent).get("namespace")
+    if relation.ref_namespace is not None:
+        namespace = relation.ref_namespace.value(parent) or namespace
+    namespace = namespace if resource.namespaced else None
+    assert relation.ref_name is not None
+    return [(namespace, n) for n in _names(relation.ref_name.value(parent))]
+
+
+def claims(relation: Relation, resource: Resource, parent: JSON) -> list[Any] | None:
+    """Marks (see `marks`) that every object of the relation found for this parent carries, so that a change
+    to an object can be traced to the parents it may belong to; None when a change to any object of the
+    relation's lists may concern the parent (a selector with no label it requires a value of)."""
+    meta = _meta(parent)
+    if relation.ref_name is not None:
+        return _wanted(relation, resource, parent)
+    if relation.selector is not None:
+        selector = relation.selector.value(parent)
+        equal = selector if not selectors.is_label_selector(selector) else selector.get("matchLabels")
+        if not isinstance(equal, dict) or not equal:
+            return None if selectors.to_query(selector) else []
+        key = min(equal)
+        return [(key, str(equal[key]))]
+    if relation.referenced_by is not None:
+        return [meta.get("name", "")]
+    return [meta.get("uid")]
+
+
+def marks(relation: Relation, resource: Resource, kind: str, obj: JSON) -> list[Any]:
+    """What an object of the relation's kind carries that a parent may claim (see `claims`)."""
+    meta = _meta(obj)
+    if relation.ref_name is not None:
+        return [(meta.get("namespace") if resource.namespaced else None, meta.get("name", ""))]
+    if relation.selector is not None:
+        return list((meta.get("labels") or {}).items())
+    if relation.referenced_by is not None:
+        if relation.referenced_kind is not None and kind not in relation.referenced_kind.values(obj):
+            return []
+        return _names(relation.referenced_by.values(obj))
+    return [r.get("uid") for r in meta.get("ownerReferences") or []]
+
+
+Queries = dict[tuple[str, str], tuple[str, tuple[str, set[str] | None]]]
+
+
 class Related:
     """Reads every relation of a map for a batch of parents of one kind."""
 
-    def __init__(self, api: Api, discovery: Discovery, pool: ThreadPoolExecutor, batch: bool) -> None:
+    def __init__(
+        self,
+        api: Api,
+        discovery: Discovery,
+        pool: ThreadPoolExecutor,
+        batch: bool,
+        queries: Queries | None = None,
+    ) -> None:
         self.api, self.discovery, self.pool, self.batch = api, discovery, pool, batch
         self._lists: dict[ListScope, Any] = {}  # futures of lists already asked for, shared across pages
+        self.readers: dict[ListScope, set[str]] = {}  # which relations (or "events:NAME") read each list
+        # by relation and parent uid: the parent's version, its selector as a query and the keys it requires
+        # (kept by `--watch` and `wait`, which plan the lists for every parent at every collection)
+        self.queries = {} if queries is None else queries
 
-    def _list(self, scope: ListScope) -> Any:
+    def _list(self, scope: ListScope, reader: str) -> Any:
+        self.readers.setdefault(scope, set()).add(reader)
         if scope not in self._lists:
             self._lists[scope] = self.pool.submit(list_all, self.api, scope.path, scope.params)
         return self._lists[scope]
 
-    def listing(self, path: str, params: dict[str, Any]) -> Any:
+    def listing(self, path: str, params: dict[str, Any], reader: str) -> Any:
         """A future of the whole list, asked for once however many pages of parents need it."""
-        return self._list(ListScope.of(path, params))
+        return self._list(ListScope.of(path, params), reader)
 
     def _get(self, resource: Resource, namespace: str | None, name: str) -> Any:
         return self.pool.submit(self._get_or_none, resource.path(namespace, name))
@@ -154,14 +224,7 @@ class Related:
         return finish
 
     def _refs(self, relation: Relation, resource: Resource, parents: list[JSON]) -> Callable[[], list[Found]]:
-        wanted: list[list[tuple[str | None, str]]] = []
-        for parent in parents:
-            namespace = _meta(parent).get("namespace")
-            if relation.ref_namespace is not None:
-                namespace = relation.ref_namespace.value(parent) or namespace
-            namespace = namespace if resource.namespaced else None
-            assert relation.ref_name is not None
-            wanted.append([(namespace, n) for n in _names(relation.ref_name.value(parent))])
+        wanted = [_wanted(relation, resource, parent) for parent in parents]
         per_namespace: dict[str | None, set[str]] = defaultdict(set)
         for refs in wanted:
             for namespace, name in refs:
@@ -173,7 +236,7 @@ class Related:
                 for name in names:
                     gets[(namespace, name)] = self._get(resource, namespace, name)
             else:
-                lists[namespace] = self._list(ListScope.of(resource.path(namespace)))
+                lists[namespace] = self._list(ListScope.of(resource.path(namespace)), relation.name)
 
         def join() -> list[Found]:
             index: dict[tuple[str | None, str], JSON] = {}
@@ -188,34 +251,56 @@ class Related:
 
         return join
 
+    def _query(self, relation: Relation, parent: JSON) -> tuple[str, set[str] | None]:
+        """The parent's selector as a query, and the label keys it requires (None for no selector)."""
+        meta = _meta(parent)
+        which, version = (relation.name, str(meta.get("uid") or "")), meta.get("resourceVersion")
+        kept = self.queries.get(which)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        assert relation.selector is not None
+        selector = relation.selector.value(parent)
+        found = selectors.to_query(selector), selectors.required_keys(selector) if selector else None
+        if which[1] and version:
+            self.queries[which] = version, found
+        return found
+
     def _selected(
         self, relation: Relation, resource: Resource, parents: list[JSON], among: list[JSON]
     ) -> Callable[[], list[Found]]:
         assert relation.selector is not None
-        chosen = [relation.selector.value(p) for p in parents]
-        planned = chosen if among is parents else [relation.selector.value(p) for p in among]
-        per_namespace: dict[str | None, list[str]] = defaultdict(list)
-        for parent, selector in zip(among, planned, strict=True):
-            query = selectors.to_query(selector)
-            if query and query not in per_namespace[_meta(parent).get("namespace")]:
-                per_namespace[_meta(parent).get("namespace")].append(query)
+        per_namespace: dict[str | None, dict[str, None]] = defaultdict(dict)  # queries, in order, once each
+        required: list[set[str]] = []
+        for parent in among:
+            query, keys = self._query(relation, parent)
+            if query:
+                per_namespace[_meta(parent).get("namespace")][query] = None
+            if keys is not None:
+                required.append(keys)
         scopes: dict[str | None, ListScope] = {}
         for namespace, queries in per_namespace.items():
             # One selector: the server selects. Several: one list of the keys they all require, matched here.
-            query = queries[0] if len(queries) == 1 else selectors.common_keys([c for c in planned if c])
+            shared = set.intersection(*required) if len(queries) > 1 and required else set()
+            query = next(iter(queries)) if len(queries) == 1 else ",".join(sorted(shared))
             scopes[namespace] = ListScope.of(resource.path(namespace), {"labelSelector": query})
-            self._list(scopes[namespace])
+            self._list(scopes[namespace], relation.name)
 
         def join() -> list[Found]:
+            chosen = [relation.selector.value(p) if relation.selector else None for p in parents]
+            claimed = [claims(relation, resource, p) for p in parents]
+            keys = {c[0] for cs in claimed if cs for c in cs}
+            indexes: dict[str | None, dict[tuple[str, str], list[JSON]]] = {}  # by namespace: by a claimed label
             out = []
-            for parent, selector in zip(parents, chosen, strict=True):
+            for parent, selector, claim in zip(parents, chosen, claimed, strict=True):
                 namespace = _meta(parent).get("namespace")
                 found = Found(relation, resource)
                 if namespace in scopes and selectors.to_query(selector):
-                    listing = self._list(scopes[namespace]).result()
-                    found.objects = _by_name(
-                        [o for o in listing.get("items") or [] if selectors.matches(selector, _meta(o).get("labels"))]
-                    )
+                    items = self._list(scopes[namespace], relation.name).result().get("items") or []
+                    if claim:  # only the objects with the label value the selector requires
+                        if namespace not in indexes:
+                            indexes[namespace] = _by_label(items, keys)
+                        items = indexes[namespace].get(claim[0], [])
+                    found.objects = _by_name([o for o in items if selectors.matches(selector, _meta(o).get("labels"))])
                 out.append(found)
             return out
 
@@ -224,12 +309,12 @@ class Related:
     def _owned(self, relation: Relation, resource: Resource, parents: list[JSON]) -> Callable[[], list[Found]]:
         scopes = {ns: ListScope.of(resource.path(ns)) for ns in {_meta(p).get("namespace") for p in parents}}
         for scope in scopes.values():
-            self._list(scope)
+            self._list(scope, relation.name)
 
         def join() -> list[Found]:
             out = []
             for parent in parents:
-                listing = self._list(scopes[_meta(parent).get("namespace")]).result()
+                listing = self._list(scopes[_meta(parent).get("namespace")], relation.name).result()
                 uid = _meta(parent).get("uid")
                 owned = [
                     o
@@ -251,12 +336,12 @@ class Related:
         spaces = {_meta(p).get("namespace") if resource.namespaced else None for p in parents}
         scopes = {ns: ListScope.of(resource.path(ns)) for ns in spaces}
         for scope in scopes.values():
-            self._list(scope)
+            self._list(scope, relation.name)
 
         def join() -> list[Found]:
             index: dict[tuple[str | None, str], list[JSON]] = {}  # (namespace, name referenced) -> referrers
             for namespace, scope in scopes.items():
-                for obj in self._list(scope).result().get("items") or []:
+                for obj in self._list(scope, relation.name).result().get("items") or []:
                     if of_kind is not None and kind not in of_kind.values(obj):
                         continue
                     for name in _names(by.values(obj)):
