@@ -363,7 +363,9 @@ class Collector:
                     warnings.append(events_warning)
                 items = []
                 kind = found.resource
-                for o in found.objects if kind is not None else []:
+                for o in found.objects:
+                    if kind is None:
+                        break
                     about = _events_of(index, o)
                     items.append(self.evaluated(kind, o, found.relation.fields, about))
                     if read is not None:
