@@ -204,7 +204,7 @@ def details(output: str, watch: bool, **target: Any) -> None:
     gc.enable()  # entry.main starts without it; a watch runs for long
     from . import watch as watching
     from .details import Kept
-    from .informer import Informer
+    from .informer import informing
 
     sel.kept = Kept()
 
@@ -233,7 +233,7 @@ def details(output: str, watch: bool, **target: Any) -> None:
         last = now_shown
 
     try:
-        with Informer(sel.api) as informer:
+        with informing(sel.api, sel.maps) as informer:
             watching.run(
                 informer,
                 lambda api: list(sel.collect(api)),
@@ -326,14 +326,14 @@ def _wait_kind(goal: str, seconds: float, timeout: str, output: str, junit: str 
     from . import render
     from . import wait as waiting
     from .details import Kept
-    from .informer import Informer
+    from .informer import informing
     from .selection import now, select
 
     tables = output in ("table", "wide")
     sel = select(**target)
     sel.kept = Kept()
     started = time.monotonic()
-    with Informer(sel.api) as informer:
+    with informing(sel.api, sel.maps) as informer:
         outcome = waiting.wait(informer, lambda api: list(sel.collect(api)), goal, seconds)
     if junit:
         from . import junit as report
@@ -365,7 +365,7 @@ def _wait_manifests(
     from . import render
     from . import wait as waiting
     from .details import Kept
-    from .informer import Informer
+    from .informer import informing
     from .manifests import read as read_manifests
     from .selection import now, select_manifests
 
@@ -377,7 +377,7 @@ def _wait_manifests(
     options = {k: v for k, v in target.items() if k not in ("kind", "name", "all_namespaces", "selector")}
     fleet = select_manifests(named, **options)
     fleet.kept = Kept()
-    with Informer(fleet.api) as informer:
+    with informing(fleet.api, fleet.maps) as informer:
         tally = waiting.wait_all(
             informer, lambda api: [(t.label, t.namespace, d) for t, d in fleet.collect(api)], goal, seconds
         )

@@ -9,11 +9,12 @@ the next is read, so memory follows the page size, not the list's length.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from . import errors
 from .discovery import Discovery, Resource
@@ -22,7 +23,7 @@ from .fieldmaps import Field, FieldMaps, Relation
 from .kube import Api
 from .paging import WARNINGS, list_all, list_pages, resource_version
 from .relations import Found, ListScope, Queries, Related, claims, joined, marks
-from .tracing import ANY, Trace, involved, shown
+from .tracing import ANY, FIRST, Changes, Trace, involved, shown
 
 JSON = dict[str, Any]
 WORKERS = 8
@@ -95,7 +96,7 @@ def event_order(e: JSON) -> tuple[str, int]:
     return event_time(e), int(version) if version.isdigit() else 0
 
 
-Events = tuple[list[JSON], str | None]  # events, and a warning if they could not be read
+Events = tuple[dict[str, list[JSON]], str | None]  # events by the name they are about, or a warning why none
 
 
 class Kept:
@@ -110,24 +111,22 @@ class Kept:
         self._used: set[str] = set()
         self._traces: dict[str, Trace] = {}  # by the parents' list path
         self.queries: Queries = {}  # the parents' selector queries (relations.Related)
-        # by events list path: its version, its events sorted, and those by the name of the object they are about
-        self._events: dict[str, tuple[str, list[JSON], dict[str, list[JSON]]]] = {}
+        self._events: dict[ListScope, _EventIndex] = {}  # by events list
 
-    def events(self, path: str, listing: JSON) -> list[JSON]:
-        """The events of a listing, sorted, as the last time while the list's version is the same."""
-        version = resource_version(listing)
-        kept = self._events.get(path)
-        if kept is None or not version or kept[0] != version:
-            evs = sorted(listing.get("items") or [], key=event_order)
-            kept = self._events[path] = (version, evs, _involving(evs))
-        return kept[1]
-
-    def involving(self, events: list[JSON]) -> dict[str, list[JSON]]:
-        """The events by the name of the object they are about: worked out once per list kept."""
-        for _, evs, index in self._events.values():
-            if evs is events:
-                return index
-        return _involving(events)
+    def events(self, api: Changes, scope: ListScope) -> dict[str, list[JSON]]:
+        """An events list's events by the name of the object they are about, oldest first, kept up to date
+        with the events that changed since the last collection (an informer's reader tells which)."""
+        kept = self._events.get(scope)
+        if kept is not None:
+            now, changed = api.changed(scope, kept.mark)
+            if changed is not None:
+                kept.update(changed)
+                kept.mark = now
+                return kept.index
+        mark = api.marks().get(scope, FIRST)  # a store listed now: right after its list
+        listing = list_all(cast(Api, api), scope.path, scope.params)
+        kept = self._events[scope] = _EventIndex(mark, listing.get("items") or [])
+        return kept.index
 
     def trace(self, path: str) -> Trace:
         """The dependency index of the parents listed at `path`."""
@@ -162,6 +161,35 @@ class Kept:
         for which in [w for w in self.queries if w[1] not in self._used]:
             del self.queries[which]
         self._used = set()
+
+
+class _EventIndex:
+    """The events of one list by the name of the object they are about, each name's oldest first."""
+
+    def __init__(self, mark: tuple[int, int], events: list[JSON]) -> None:
+        self.mark = mark
+        self.index = _involving(sorted(events, key=event_order))
+        self._about = {_key(e): _about(e) for e in events}  # by event: the name it is filed under
+
+    def update(self, changed: dict[tuple[str, str], JSON | None]) -> None:
+        for key, event in changed.items():
+            old = self._about.pop(key, None)
+            if old is not None:
+                self.index[old] = [e for e in self.index[old] if _key(e) != key]
+                if not self.index[old]:
+                    del self.index[old]
+            if event is not None:
+                name = self._about[key] = _about(event)
+                bisect.insort(self.index.setdefault(name, []), event, key=event_order)
+
+
+def _key(obj: JSON) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+def _about(event: JSON) -> str:
+    return (event.get("involvedObject") or {}).get("name") or ""
 
 
 def _recheck(details: Details) -> datetime | None:
@@ -283,11 +311,16 @@ class Collector:
         self, resource: Resource, namespace: str | None, name: str | None, related: Related | None = None
     ) -> Events:
         path, params = events_query(resource, namespace, name)
+        scope = ListScope.of(path, params)
         if related is not None:
-            related.readers.setdefault(ListScope.of(path, params), set()).add("events")
-        kept = self.kept  # --watch, wait: sorted once while the list's version is the same
-        order = None if kept is None else lambda listings: kept.events(f"{path}?{params}", listings[0])
-        return _sorted_events(lambda: [list_all(self.api, path, params)], order)
+            related.readers.setdefault(scope, set()).add("events")
+        try:
+            if self.kept is not None and isinstance(self.api, Changes):  # --watch, wait: kept up to date
+                return self.kept.events(self.api, scope), None
+            listing = list_all(self.api, path, params)
+        except (errors.ForbiddenError, errors.UnauthorizedError) as exc:
+            return {}, f"events: {exc.message}"
+        return _involving(sorted(listing.get("items") or [], key=event_order)), None
 
     def _related_events(self, related: Related, found: list[Found]) -> tuple[dict[str, list[JSON]], str | None]:
         """The events of a relation's objects (of every parent), for a relation whose map says `events: true`:
@@ -302,8 +335,11 @@ class Collector:
         spaces = sorted({o["metadata"].get("namespace") or "" for o in objects}) if resource.namespaced else [""]
         reader = f"events:{found[0].relation.name}"
         futures = [related.listing(*events_query(resource, ns or None, None), reader) for ns in spaces]
-        evs, warning = _sorted_events(lambda: [f.result() for f in futures])
-        return _involving(evs), warning
+        try:
+            evs = [e for f in futures for e in f.result().get("items") or []]
+        except (errors.ForbiddenError, errors.UnauthorizedError) as exc:
+            return {}, f"events: {exc.message}"
+        return _involving(sorted(evs, key=event_order)), None
 
     def _assemble(
         self,
@@ -344,8 +380,7 @@ class Collector:
         relations = joined(fmap.related, [join() for join in pending])
         no_events: tuple[dict[str, list[JSON]], str | None] = ({}, None)
         related_events = [self._related_events(related, found) if rel.events else no_events for rel, found in relations]
-        evs, warning = events_f.result()
-        involving = _involving(evs) if self.kept is None else self.kept.involving(evs)
+        involving, warning = events_f.result()
         out = []
         for i, obj in enumerate(objects):
             events = _events_of(involving, obj)
@@ -383,18 +418,6 @@ class Collector:
             if read is not None:
                 read.append(seen)
         return out
-
-
-def _sorted_events(lists: Callable[[], list[JSON]], order: Callable[[list[JSON]], list[JSON]] | None = None) -> Events:
-    """Every item of the lists, oldest first (or as `order` sorts the listings); none, and a warning, where
-    events may not be read."""
-    try:
-        listings = lists()
-    except (errors.ForbiddenError, errors.UnauthorizedError) as exc:
-        return [], f"events: {exc.message}"
-    if order is not None:
-        return order(listings), None
-    return sorted((e for listing in listings for e in listing.get("items") or []), key=event_order), None
 
 
 def _involving(events: list[JSON]) -> dict[str, list[JSON]]:

@@ -535,6 +535,12 @@ class FieldMaps:
             self._built[key] = _Parser(source, self.library(), doc.get("fieldSets")).build(doc, self.common())
         return self._built[key]
 
+    def mention(self, word: str) -> bool:
+        """Whether any map, built-in or the user's, has `word` in it (a path that reads a field of that name)."""
+        if any(word in entry.read_text() for entry in self._builtin.glob("*.yaml")):
+            return True
+        return any(word in repr(doc) for doc, _ in self._docs.values())
+
     def all(self) -> list[FieldMap]:
         """Every map, built (and so validated), ordered by kind."""
         for entry in self._builtin.iterdir():

@@ -38,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import errors
+from .fieldmaps import FieldMaps
 from .kube import JSON, Api
 from .paging import list_all, resource_version
 from .relations import ListScope
@@ -72,6 +73,15 @@ class Clock:
 clock = Clock()
 
 
+def without_managed_fields(obj: JSON) -> JSON:
+    """An object without metadata.managedFields, often a third of its size, which no map reads: for stores
+    that hold thousands of objects for the length of a command (the transform of client-go's informers)."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+    return obj
+
+
 def _number(version: str) -> int | None:
     """A resourceVersion as the number etcd gives it; None for one that is not (the API calls them opaque)."""
     return int(version) if version.isdigit() else None
@@ -85,10 +95,19 @@ def _key(obj: JSON) -> tuple[str, str]:
 class Reflector:
     """One scope's store: listed once, then kept up to date by a watch."""
 
-    def __init__(self, api: Api, scope: ListScope, backoff: float = 0.5, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        api: Api,
+        scope: ListScope,
+        backoff: float = 0.5,
+        clock: Clock | None = None,
+        transform: Callable[[JSON], JSON] | None = None,
+    ) -> None:
         self.api, self.scope, self.backoff = api, scope, backoff
         self.clock = clock or globals()["clock"]
+        self.transform = transform or (lambda obj: obj)  # what is kept of each object (client-go's SetTransform)
         self.items: dict[tuple[str, str], JSON] = {}
+        self._order: list[tuple[str, str]] | None = None  # the keys sorted, while none is added or removed
         self.version = ""
         self.generation = 0  # one per list: a watch from before the latest list stops and starts again after it
         self.newest: int | None = None  # the newest version of a watch event applied (not of a list)
@@ -105,9 +124,9 @@ class Reflector:
         if not_older_than is not None:
             params.update(resourceVersion=str(not_older_than), resourceVersionMatch="NotOlderThan")
         listing = list_all(self.api, self.scope.path, params)
-        items = {_key(o): o for o in listing.get("items") or []}
+        items = {_key(o): self.transform(o) for o in listing.get("items") or []}
         with self.lock:
-            self.items, self.version = items, resource_version(listing)
+            self.items, self.version, self._order = items, resource_version(listing), None
             self.generation += 1
             self.touched, self.sequence, self.floor = {}, 0, 0
 
@@ -138,7 +157,9 @@ class Reflector:
     def answer(self) -> JSON:
         """What a LIST of the scope would answer now: every item, ordered as the server orders them."""
         with self.lock:
-            items = [self.items[k] for k in sorted(self.items)]
+            if self._order is None:
+                self._order = sorted(self.items)
+            items = [self.items[k] for k in self._order]
             return {"metadata": {"resourceVersion": self.version}, "items": items}
 
     def apply(self, event: JSON, generation: int) -> bool | None:
@@ -154,8 +175,11 @@ class Reflector:
             key = _key(obj)
             if event.get("type") == "DELETED":
                 self.items.pop(key, None)
+                self._order = None
             else:
-                self.items[key] = obj
+                if key not in self.items:
+                    self._order = None
+                self.items[key] = self.transform(obj)
             self._touch(key)
             number = _number(self.version)
             if number is not None:
@@ -211,8 +235,8 @@ class Reflector:
 class Informer:
     """Reflectors by scope, their work queue, and the CachedApi that reads them."""
 
-    def __init__(self, api: Api, backoff: float = 0.5) -> None:
-        self.api, self.backoff, self.clock = api, backoff, clock
+    def __init__(self, api: Api, backoff: float = 0.5, transform: Callable[[JSON], JSON] | None = None) -> None:
+        self.api, self.backoff, self.clock, self.transform = api, backoff, clock, transform
         self.stop = threading.Event()
         self.queue: queue.Queue[Any] = queue.Queue()
         self.reflectors: dict[ListScope, Reflector] = {}
@@ -238,7 +262,7 @@ class Informer:
             found = self.reflectors.get(scope)
             fresh = found is None
             if found is None:
-                found = self.reflectors[scope] = Reflector(self.api, scope, self.backoff, self.clock)
+                found = self.reflectors[scope] = Reflector(self.api, scope, self.backoff, self.clock, self.transform)
         if fresh:
             try:
                 found.list()
@@ -315,6 +339,11 @@ class Informer:
             for done in [pool.submit(r.list, newest) for r in behind]:
                 done.result()
         return True
+
+
+def informing(api: Api, maps: FieldMaps) -> Informer:
+    """The informer of `--watch` and `wait`: its stores drop managedFields unless a map mentions them."""
+    return Informer(api, transform=None if maps.mention("managedFields") else without_managed_fields)
 
 
 def _split(path: str) -> tuple[str, str | None]:

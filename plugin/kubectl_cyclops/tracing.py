@@ -21,7 +21,7 @@ again, as client-go's event handlers enqueue only the keys that changed.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .relations import ListScope
 
@@ -31,6 +31,7 @@ FIRST: Mark = (1, 0)  # a store's mark right after its first list
 ANY = "*"  # the claim of a parent any object of the relation's lists may concern
 
 
+@runtime_checkable
 class Changes(Protocol):
     """What an informer's reader tells of its stores (informer.CachedApi)."""
 
@@ -61,19 +62,18 @@ class Trace:
         self._entries: dict[str, list[Hashable]] = {}  # by parent: its entries in the index
         self._begun: dict[ListScope, Mark] = {}  # where each store was when the collection in progress began
 
-    def begin(self, api: Any, marks: Callable[[str, JSON], list[Hashable]]) -> set[str] | None:
+    def begin(self, api: object, marks: Callable[[str, JSON], list[Hashable]]) -> set[str] | None:
         """The parents concerned by what changed in the stores since the last collection, or None for all of
         them (the first collection, a store listed again, or changes it no longer remembers). `marks` gives an
         object's marks, as the reader of its store claims them."""
-        if not hasattr(api, "marks"):
+        if not isinstance(api, Changes):
             return None
-        changes: Changes = api
-        self._begun = changes.marks()
+        self._begun = api.marks()
         if not self.marks:
             return None
         concerned: set[str] = set()
         for scope, mark in self.marks.items():
-            now, objects = changes.changed(scope, mark)
+            now, objects = api.changed(scope, mark)
             self._begun[scope] = now
             if objects is None:
                 return None

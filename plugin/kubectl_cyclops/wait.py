@@ -59,11 +59,12 @@ def wait(
     `collect` raises NotFoundError for a NAME that does not exist: that is the
     goal when waiting for `deleted`, an error before it was seen, and an error
     (deleted while waiting) after. A verdict is taken only from stores synced
-    up to the event that decided it (Informer.sync).
+    up to the event that decided it (Informer.sync), and synced once: stores
+    that keep changing meanwhile (a busy namespace) do not put it off again.
     """
     clock = informer.clock.now
     deadline = clock() + timeout
-    seen = False
+    seen = synced = False
     while True:
         try:
             items = collect(informer.cached)
@@ -75,10 +76,11 @@ def wait(
             raise
         seen = True
         outcome = verdict(items, goal)
-        if outcome is not None and not informer.sync():
+        if outcome is not None and (synced or not informer.sync()):
             return outcome
-        if outcome is not None:
-            continue  # judged again from the synced stores
+        synced = outcome is not None
+        if synced:
+            continue  # judged again from stores that have all seen the event that decided it
         remaining = deadline - clock()
         if remaining <= 0:
             return Outcome("timeout", [d for d in items if status(d) != goal], items)
@@ -169,6 +171,7 @@ def wait_all(
     start = clock()
     deadline = start + timeout
     reached: dict[int, float] = {}
+    synced = False
     while True:
         entries = [Entry(label, ns, d) for label, ns, d in collect(informer.cached)]
         elapsed = clock() - start
@@ -178,8 +181,10 @@ def wait_all(
             else:
                 reached.pop(i, None)
         ended = any(e.failed(goal) for e in entries) or all(e.met(goal) for e in entries)
-        if ended and informer.sync():
-            continue
+        if ended and not synced and informer.sync():
+            synced = True
+            continue  # judged again from stores that have all seen the event that decided it
+        synced = False
         if any(e.failed(goal) for e in entries):
             return Tally("failed", entries, elapsed)
         if all(e.met(goal) for e in entries):
