@@ -31,6 +31,7 @@ PAGED = 2  # the page size the *-paged scenarios are recorded (and replayed) wit
 MANY = 6  # extra bound PVs, each with its claim and class, for list-pvs-paged
 BURST = 100  # changes to one Job in a burst, for wait-job-burst
 AMONG = 500  # Jobs, of which one changes in a burst, for wait-one-of-many
+RAN = 100  # Jobs run to completion, the pod of one of which changes in a burst, for wait-pods-of-one
 HERE = Path(__file__).parent
 
 # name: (arguments, expected status or None for lists and errors)
@@ -443,6 +444,41 @@ def record_one_of_many(c: Cluster) -> None:
     record_informer(c, "wait-one-of-many", ["wait", "jobs", "-n", ns, "--timeout", "8s"], burst)
 
 
+def record_pods_of_one(c: Cluster) -> None:
+    """RAN Jobs run to completion, each with its pod, in a namespace of their own; the pod of one of them
+    changes twenty times while `wait --for deleted` runs (until its timeout): replayed as `details jobs
+    --watch`, only the Job that pod belongs to is assembled again (tracing.py)."""
+    ns = f"{NS}-pods"
+    c.kubectl("create", "namespace", ns)
+    pod = {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox", "command": ["true"]}]}
+    jobs = [
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": f"ran-{i:03}", "namespace": ns},
+            "spec": {"template": {"spec": pod}},
+        }
+        for i in range(RAN)
+    ]
+    c.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": jobs}))
+    complete = has_condition("Complete")
+    c.wait("Job", lambda js: len(js) == RAN and all(map(complete, js)), namespace=ns, timeout=300)
+    c.wait(  # as in record_one_of_many: only the burst changes anything once the recording starts
+        "Event",
+        lambda evs: sum(e["reason"] == "Completed" for e in evs) >= RAN,
+        namespace=ns,
+        timeout=300,
+        what="a Completed event about each Job",
+    )
+    [target] = [p.metadata.name for p in c.core.list_namespaced_pod(ns, label_selector="job-name=ran-042").items]
+
+    def burst() -> None:
+        for i in range(20):
+            c.core.patch_namespaced_pod(target, ns, {"metadata": {"annotations": {"cyclops.e2e/step": str(i)}}})
+
+    record_informer(c, "wait-pods-of-one", ["wait", "jobs", "-n", ns, "--for", "deleted", "--timeout", "8s"], burst)
+
+
 def record_manifest_waits(c: Cluster) -> None:
     """wait -f: twenty objects of every kind at once (one list and one watch per kind and namespace), and a
     directory with the Job whose pod cannot pull its image."""
@@ -476,7 +512,8 @@ def record_legacy_discovery(c: Cluster) -> None:
 
 def main(only: list[str]) -> int:
     """Record every scenario, or only those named (`python -m tests.record list-jobs ...`)."""
-    unknown = set(only) - set(SCENARIOS) - {"waits", "manifest-waits", "one-of-many", "_discovery_legacy"}
+    informed = {"waits", "manifest-waits", "one-of-many", "pods-of-one"}
+    unknown = set(only) - set(SCENARIOS) - informed - {"_discovery_legacy"}
     if unknown:
         print(f"unknown scenario(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
@@ -497,6 +534,8 @@ def main(only: list[str]) -> int:
             record_manifest_waits(c)
         elif "one-of-many" in only:
             record_one_of_many(c)
+        if "pods-of-one" in only:
+            record_pods_of_one(c)
         if not only or "_discovery_legacy" in only:
             record_legacy_discovery(c)
     return 0

@@ -14,8 +14,10 @@ from tests.replay import load, scenarios
 
 EXPECTED = Path(__file__).parent / "expected"
 FORMATS = {"table": [], "wide": ["-o", "wide"], "json": ["-o", "json"]}
-# wait-one-of-many is there to count evaluations (test_watch.py): its 500 Jobs would pin megabytes of output
-SHOWN = [s for s in scenarios() if "--watch" not in load(s)["argv"] and s != "wait-one-of-many"]
+# wait-one-of-many and wait-pods-of-one are there to count evaluations and assemblies (test_watch.py): their
+# 500 and 100 Jobs would pin megabytes of output
+COUNTING = {"wait-one-of-many", "wait-pods-of-one"}
+SHOWN = [s for s in scenarios() if "--watch" not in load(s)["argv"] and s not in COUNTING]
 # `wait -f` reports how long each object took: in a replay that is the replay's own (varying) pace, so the
 # pinned output shows where a time is, not its value.
 _SECONDS = re.compile(r"(?<= )\d+\.\ds(?= )|(?<=\"seconds\": )[0-9.]+")

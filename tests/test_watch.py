@@ -96,6 +96,19 @@ def test_a_new_status_is_rendered_from_stores_synced_up_to_the_event_that_decide
     assert pods == ["GET", "WATCH", "GET (NotOlderThan 501)", "GET (NotOlderThan 515)", "WATCH"], pods
 
 
+def assemblies(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The names of the objects whose details are assembled (not kept from before), by assembly."""
+    built: list[list[str]] = []
+    build = details.Collector._build
+
+    def counted(self, related, resource, objects, *rest):  # type: ignore[no-untyped-def]
+        built.append([o["metadata"]["name"] for o in objects])
+        return build(self, related, resource, objects, *rest)
+
+    monkeypatch.setattr(details.Collector, "_build", counted)
+    return built
+
+
 def test_a_burst_to_one_of_500_jobs_evaluates_only_that_job_again(replay, monkeypatch) -> None:
     """wait-one-of-many: 500 suspended Jobs; one of them changes twenty times. After the first collection, each
     rendering evaluates one Job, the one that changed (its related sets did not change), and no other,
@@ -115,14 +128,7 @@ def test_a_burst_to_one_of_500_jobs_evaluates_only_that_job_again(replay, monkey
             super().collected()
 
     monkeypatch.setattr(details, "Memo", Counting)
-    built: list[list[str]] = []  # the Jobs whose details were assembled (not kept from before), by assembly
-    build = details.Collector._build
-
-    def counted(self, related, resource, objects, *rest):  # type: ignore[no-untyped-def]
-        built.append([o["metadata"]["name"] for o in objects])
-        return build(self, related, resource, objects, *rest)
-
-    monkeypatch.setattr(details.Collector, "_build", counted)
+    built = assemblies(monkeypatch)
     argv = ["details", "jobs", "-n", "rec-many", "--watch"]
     result, _ = replay("wait-one-of-many", "-o", "json", argv=argv, interrupt=True)
     assert result.exit_code == 0, result.stderr
@@ -138,3 +144,21 @@ def test_a_burst_to_one_of_500_jobs_evaluates_only_that_job_again(replay, monkey
     # again (no change to a store they were read from concerns them: tracing.Trace)
     assert len(built[0]) == 500
     assert built[1:] == [["job-123"]] * (len(built) - 1), built[1:]
+
+
+def test_a_burst_to_the_pod_of_one_of_100_jobs_assembles_only_that_job_again(replay, monkeypatch) -> None:
+    """wait-pods-of-one: 100 Jobs run to completion; the pod of one of them changes twenty times. A change to a
+    related object is traced to the parents it concerns (tracing.Trace): after the first collection, only the
+    Job that pod belongs to is joined and evaluated again, and printed."""
+    built = assemblies(monkeypatch)
+    argv = ["details", "jobs", "-n", "rec-pods", "--watch"]
+    result, _ = replay("wait-pods-of-one", "-o", "json", argv=argv, interrupt=True)
+    assert result.exit_code == 0, result.stderr
+    first, *later = documents(result.stdout)
+    assert len(first) == 100, "the list, whole, at first"
+    assert later, "the burst is printed"
+    assert {d["name"] for d in later} == {"ran-042"}, "then only the Job whose pod changed"
+    assert [p["name"][: len("ran-042-")] for p in later[-1]["related"]["pods"]] == ["ran-042-"], "with its pod"
+    assert len(built[0]) == 100
+    assert len(built) > 1
+    assert built[1:] == [["ran-042"]] * (len(built) - 1), built[1:]

@@ -7,8 +7,10 @@ only the interruptions between them are staged.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -42,7 +44,7 @@ class StagedApi:
 
     def get(self, path: str, params: dict | None = None, accept: str | None = None) -> dict:
         self.lists += 1
-        return {**LISTING, "items": list(LISTING["items"])}
+        return copy.deepcopy(LISTING)  # as decoded afresh: a store may trim what it keeps
 
 
 def rv(event: dict) -> str:
@@ -129,3 +131,56 @@ def test_a_watch_the_server_ends_at_once_backs_off_and_ends_the_command() -> Non
         take(api, 1, clock)
     assert api.versions == [LISTING["metadata"]["resourceVersion"]] * informer.RETRIES
     assert clock.paused == [0.01 * 2**n for n in range(informer.RETRIES - 1)]  # the backoff between attempts
+
+
+def test_a_store_tells_a_reader_which_objects_changed_since_its_mark() -> None:
+    """Reflector.changed: the keys changed since a mark, each as it is now, and the mark of now; nothing for a
+    reader that is up to date; None (unknown) across a relist, which a reader must read whole."""
+    reflector = informer.Reflector(StagedApi([]), SCOPE, clock=Paused())
+    reflector.list()
+    listed = reflector.mark()
+    key = informer._key(EVENTS[0]["object"])
+    for event in EVENTS:
+        reflector.apply(event, reflector.generation)
+    now, changed = reflector.changed(listed)
+    assert changed == {key: EVENTS[-1]["object"]}, "one Job changed, as it is after the last event"
+    assert reflector.changed(now) == (now, {}), "and nothing since"
+    reflector.apply({"type": "DELETED", "object": EVENTS[-1]["object"]}, reflector.generation)
+    assert reflector.changed(now)[1] == {key: None}, "a deleted object is None"
+    reflector.list()
+    assert reflector.changed(now)[1] is None, "listed again: what changed is not known"
+
+
+def test_a_store_forgets_old_changes_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past FORGET changes more than objects, the oldest are forgotten; a reader whose mark is older gets None."""
+    monkeypatch.setattr(informer, "FORGET", 2)
+    reflector = informer.Reflector(StagedApi([]), SCOPE, clock=Paused())
+    reflector.list()
+    first = reflector.mark()
+    job = EVENTS[-1]["object"]
+    for i in range(5):  # five objects (the same Job under other names) created, then deleted
+        other = {**job, "metadata": {**job["metadata"], "name": f"other-{i}"}}
+        reflector.apply({"type": "ADDED", "object": other}, reflector.generation)
+        reflector.apply({"type": "DELETED", "object": other}, reflector.generation)
+    assert len(reflector.touched) <= len(reflector.items) + 2
+    assert reflector.changed(first)[1] is None
+    recent = reflector.mark()
+    reflector.apply({"type": "MODIFIED", "object": job}, reflector.generation)
+    assert reflector.changed(recent)[1] == {informer._key(job): job}
+
+
+def test_stores_drop_managed_fields_unless_a_map_reads_them(tmp_path: Path) -> None:
+    """Stores hold thousands of objects for a whole wait: managedFields, which no built-in map reads, are not
+    kept; a user map with a path through them keeps them."""
+    from kubectl_cyclops.fieldmaps import FieldMaps
+
+    assert "managedFields" in LISTING["items"][0]["metadata"], "the recorded Job has them"
+    lean = informer.informing(StagedApi([]), FieldMaps())
+    kept = lean.reflector(SCOPE).answer()["items"][0]["metadata"]
+    assert "managedFields" not in kept
+    assert kept["name"] == "watched"
+    source = (Path(__file__).parent / "crd-fieldmaps" / "crontab.yaml").read_text()
+    managers = "  - {name: managers, path: '.metadata.managedFields[*].manager'}\n"
+    (tmp_path / "crontab.yaml").write_text(source.replace("related:", managers + "related:", 1))
+    full = informer.informing(StagedApi([]), FieldMaps([str(tmp_path)]))
+    assert "managedFields" in full.reflector(SCOPE).answer()["items"][0]["metadata"]

@@ -77,14 +77,17 @@ def _by_name(objects: list[JSON]) -> list[JSON]:
     return sorted(objects, key=lambda o: _meta(o).get("name", ""))
 
 
-def _by_label(objects: list[JSON], keys: set[str]) -> dict[tuple[str, str], list[JSON]]:
-    """The objects by each (key, value) of their labels whose key is one of `keys`."""
+def _by_label(objects: list[JSON], wanted: set[tuple[str, str]]) -> dict[tuple[str, str], list[JSON]]:
+    """The objects that carry one of the `wanted` labels (key, value), by that label."""
     index: dict[tuple[str, str], list[JSON]] = {}
+    keys = {k for k, _ in wanted}
     for o in objects:
-        labels = _meta(o).get("labels") or {}
+        labels = (o.get("metadata") or {}).get("labels")
+        if not labels:
+            continue
         for key in keys:
             value = labels.get(key)
-            if value is not None:
+            if value is not None and (key, value) in wanted:
                 index.setdefault((key, value), []).append(o)
     return index
 
@@ -288,7 +291,7 @@ class Related:
         def join() -> list[Found]:
             chosen = [relation.selector.value(p) if relation.selector else None for p in parents]
             claimed = [claims(relation, resource, p) for p in parents]
-            keys = {c[0] for cs in claimed if cs for c in cs}
+            wanted = {c[0] for c in claimed if c}
             indexes: dict[str | None, dict[tuple[str, str], list[JSON]]] = {}  # by namespace: by a claimed label
             out = []
             for parent, selector, claim in zip(parents, chosen, claimed, strict=True):
@@ -298,7 +301,7 @@ class Related:
                     items = self._list(scopes[namespace], relation.name).result().get("items") or []
                     if claim:  # only the objects with the label value the selector requires
                         if namespace not in indexes:
-                            indexes[namespace] = _by_label(items, keys)
+                            indexes[namespace] = _by_label(items, wanted)
                         items = indexes[namespace].get(claim[0], [])
                     found.objects = _by_name([o for o in items if selectors.matches(selector, _meta(o).get("labels"))])
                 out.append(found)
