@@ -22,7 +22,7 @@ from .evaluate import Evaluation, Judged, Memo, evaluate, holds
 from .fieldmaps import Field, FieldMaps, Relation
 from .kube import Api
 from .paging import WARNINGS, list_all, list_pages, resource_version
-from .relations import Found, ListScope, Queries, Related, claims, joined, marks
+from .relations import Found, ListScope, Plans, Related, claims, joined, marks
 from .tracing import ANY, FIRST, Changes, Trace, involved, shown
 
 JSON = dict[str, Any]
@@ -110,7 +110,7 @@ class Kept:
         self._details: dict[str, tuple[str, Details, datetime | None]] = {}  # by uid: version, details, recheck
         self._used: set[str] = set()
         self._traces: dict[str, Trace] = {}  # by the parents' list path
-        self.queries: Queries = {}  # the parents' selector queries (relations.Related)
+        self._plans: dict[str, Plans] = {}  # by the parents' list path: the lists chosen for selector relations
         self._events: dict[ListScope, _EventIndex] = {}  # by events list
 
     def events(self, api: Changes, scope: ListScope) -> dict[str, list[JSON]]:
@@ -127,6 +127,10 @@ class Kept:
         listing = list_all(cast(Api, api), scope.path, scope.params)
         kept = self._events[scope] = _EventIndex(mark, listing.get("items") or [])
         return kept.index
+
+    def plans(self, path: str) -> Plans:
+        """The lists chosen for the selector relations of the parents listed at `path` (relations.Related)."""
+        return self._plans.setdefault(path, Plans())
 
     def trace(self, path: str) -> Trace:
         """The dependency index of the parents listed at `path`."""
@@ -158,8 +162,9 @@ class Kept:
         for trace in self._traces.values():
             for uid in trace.parents() - self._used:
                 trace.forget(uid)
-        for which in [w for w in self.queries if w[1] not in self._used]:
-            del self.queries[which]
+        for plans in self._plans.values():
+            for which in [w for w in plans.queries if w[1] not in self._used]:
+                del plans.queries[which]
         self._used = set()
 
 
@@ -218,10 +223,10 @@ class Collector:
         judge = evaluate if self.memo is None else self.memo.evaluate  # --watch, wait: only what changed
         return Evaluated(resource, obj, chosen, judge(fmap, obj, self.now, chosen, events or (), related))
 
-    def _related(self, pool: ThreadPoolExecutor) -> Related:
-        """The reader of every page's related lists (with the selector queries kept across collections)."""
-        queries = None if self.kept is None else self.kept.queries
-        return Related(self.api, self.discovery, pool, batch=True, queries=queries)
+    def _related(self, pool: ThreadPoolExecutor, path: str) -> Related:
+        """The reader of every page's related lists (with the lists planned, kept across collections)."""
+        plans = None if self.kept is None else self.kept.plans(path)
+        return Related(self.api, self.discovery, pool, batch=True, plans=plans)
 
     def _trace(self, resource: Resource, namespace: str | None) -> tuple[Trace | None, set[str] | None]:
         """Under `--watch` and `wait`: the parents' dependency index, and the parents the changes since the last
@@ -276,7 +281,7 @@ class Collector:
         params = {"labelSelector": selector}
         trace, concerned = self._trace(resource, namespace)
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            related = self._related(pool)
+            related = self._related(pool, resource.path(namespace))
             events_f: Future[Events] | None = None
             for page in list_pages(self.api, resource.path(namespace), params):
                 objects = page.get("items") or []
@@ -300,7 +305,7 @@ class Collector:
         if not objects:
             return {}
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            related = self._related(pool)
+            related = self._related(pool, resource.path(namespace))
             events_f = pool.submit(self._events, resource, namespace, None, related)
             found = self._assemble(related, resource, objects, events_f, concerned, trace)
         if trace is not None:

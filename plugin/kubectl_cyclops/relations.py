@@ -158,7 +158,15 @@ def marks(relation: Relation, resource: Resource, kind: str, obj: JSON) -> list[
     return [r.get("uid") for r in meta.get("ownerReferences") or []]
 
 
-Queries = dict[tuple[str, str], tuple[str, tuple[str, set[str] | None]]]
+@dataclass
+class Plans:
+    """What `--watch` and `wait` keep, for one list of parents, of the lists chosen for selector relations
+    (chosen as for every parent even when some are joined): each parent's selector as a query and the label
+    keys it requires (by relation and parent uid, with the parent's version), and each relation's lists by
+    namespace, kept while they hold everything each parent that changed selects."""
+
+    queries: dict[tuple[str, str], tuple[str, tuple[str, set[str] | None]]] = field(default_factory=dict)
+    scopes: dict[str, dict[str | None, ListScope]] = field(default_factory=dict)
 
 
 class Related:
@@ -170,14 +178,12 @@ class Related:
         discovery: Discovery,
         pool: ThreadPoolExecutor,
         batch: bool,
-        queries: Queries | None = None,
+        plans: Plans | None = None,
     ) -> None:
         self.api, self.discovery, self.pool, self.batch = api, discovery, pool, batch
         self._lists: dict[ListScope, Any] = {}  # futures of lists already asked for, shared across pages
         self.readers: dict[ListScope, set[str]] = {}  # which relations (or "events:NAME") read each list
-        # by relation and parent uid: the parent's version, its selector as a query and the keys it requires
-        # (kept by `--watch` and `wait`, which plan the lists for every parent at every collection)
-        self.queries = {} if queries is None else queries
+        self.plans = Plans() if plans is None else plans
 
     def _list(self, scope: ListScope, reader: str) -> Any:
         self.readers.setdefault(scope, set()).add(reader)
@@ -258,20 +264,19 @@ class Related:
         """The parent's selector as a query, and the label keys it requires (None for no selector)."""
         meta = _meta(parent)
         which, version = (relation.name, str(meta.get("uid") or "")), meta.get("resourceVersion")
-        kept = self.queries.get(which)
+        kept = self.plans.queries.get(which)
         if kept is not None and kept[0] == version:
             return kept[1]
         assert relation.selector is not None
         selector = relation.selector.value(parent)
         found = selectors.to_query(selector), selectors.required_keys(selector) if selector else None
         if which[1] and version:
-            self.queries[which] = version, found
+            self.plans.queries[which] = version, found
         return found
 
-    def _selected(
-        self, relation: Relation, resource: Resource, parents: list[JSON], among: list[JSON]
-    ) -> Callable[[], list[Found]]:
-        assert relation.selector is not None
+    def _plan(self, relation: Relation, resource: Resource, among: list[JSON]) -> dict[str | None, ListScope]:
+        """The lists of a selector relation for these parents, by namespace: one parent's selector where all
+        of them have the same, else the label keys they all require (matched in memory)."""
         per_namespace: dict[str | None, dict[str, None]] = defaultdict(dict)  # queries, in order, once each
         required: list[set[str]] = []
         for parent in among:
@@ -282,11 +287,32 @@ class Related:
                 required.append(keys)
         scopes: dict[str | None, ListScope] = {}
         for namespace, queries in per_namespace.items():
-            # One selector: the server selects. Several: one list of the keys they all require, matched here.
             shared = set.intersection(*required) if len(queries) > 1 and required else set()
             query = next(iter(queries)) if len(queries) == 1 else ",".join(sorted(shared))
             scopes[namespace] = ListScope.of(resource.path(namespace), {"labelSelector": query})
-            self._list(scopes[namespace], relation.name)
+        return scopes
+
+    def _covered(self, scopes: dict[str | None, ListScope], relation: Relation, parent: JSON) -> bool:
+        """Whether the lists chosen before still hold everything the parent's selector selects (a parent that
+        changed, or a new one): then the lists, and so the stores, stay as they are."""
+        query, keys = self._query(relation, parent)
+        if not query:
+            return True
+        scope = scopes.get(_meta(parent).get("namespace"))
+        if scope is None:
+            return False
+        listed = scope.params.get("labelSelector", "")
+        return listed == query or (keys is not None and set(listed.split(",")) <= keys)
+
+    def _selected(
+        self, relation: Relation, resource: Resource, parents: list[JSON], among: list[JSON]
+    ) -> Callable[[], list[Found]]:
+        assert relation.selector is not None
+        scopes = self.plans.scopes.get(relation.name)
+        if among is parents or scopes is None or not all(self._covered(scopes, relation, p) for p in parents):
+            scopes = self.plans.scopes[relation.name] = self._plan(relation, resource, among)
+        for scope in scopes.values():
+            self._list(scope, relation.name)
 
         def join() -> list[Found]:
             chosen = [relation.selector.value(p) if relation.selector else None for p in parents]
