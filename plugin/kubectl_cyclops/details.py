@@ -107,7 +107,7 @@ class Kept:
 
     def __init__(self) -> None:
         self.memo = Memo()
-        self._details: dict[str, tuple[str, Details, datetime | None]] = {}  # by uid: version, details, recheck
+        self._details: dict[str, tuple[JSON, Details, datetime | None]] = {}  # by uid: object, details, recheck
         self._used: set[str] = set()
         self._traces: dict[str, Trace] = {}  # by the parents' list path
         self._plans: dict[str, Plans] = {}  # by the parents' list path: the lists chosen for selector relations
@@ -137,21 +137,26 @@ class Kept:
         return self._traces.setdefault(path, Trace())
 
     def get(self, obj: JSON, now: datetime, concerned: set[str] | None) -> Details | None:
-        """The object's details as kept, if they still hold: the object is the same, no change concerns it
-        (`concerned`, from Trace.begin; None: every object) and no recheck time has come."""
-        meta = obj["metadata"]
-        uid = meta.get("uid") or ""
-        kept = self._details.get(uid)
-        if concerned is None or uid in concerned or kept is None or kept[0] != meta.get("resourceVersion"):
+        """The object's details as kept, if they still hold: the object is the same (the very one a store
+        answered last time, or one of the same version), no change concerns it (`concerned`, from Trace.begin;
+        None: every object) and no recheck time has come."""
+        if concerned is None:
             return None
-        if kept[2] is not None and kept[2] <= now:
+        uid = obj["metadata"].get("uid") or ""
+        kept = self._details.get(uid)
+        if kept is None or uid in concerned:
+            return None
+        same, details, recheck = kept
+        if same is not obj and same["metadata"].get("resourceVersion") != obj["metadata"].get("resourceVersion"):
+            return None
+        if recheck is not None and recheck <= now:
             return None
         self._used.add(uid)
-        return kept[1]
+        return details
 
     def keep(self, obj: JSON, details: Details) -> None:
         uid = obj["metadata"].get("uid") or ""
-        self._details[uid] = (obj["metadata"].get("resourceVersion") or "", details, _recheck(details))
+        self._details[uid] = (obj, details, _recheck(details))
         self._used.add(uid)
 
     def collected(self) -> None:
@@ -359,16 +364,19 @@ class Collector:
         still hold (the parents no change `concerned`), and the others' reads noted in the `trace`."""
         if self.kept is None:
             return self._build(related, resource, objects, events_f)
-        done = {id(o): d for o in objects if (d := self.kept.get(o, self.now, concerned)) is not None}
-        fresh = [o for o in objects if id(o) not in done]
+        get, now = self.kept.get, self.now
+        out = [get(o, now, concerned) for o in objects]
+        fresh = [o for o, d in zip(objects, out, strict=True) if d is None]
+        if not fresh:
+            return out  # type: ignore[return-value]  # every one kept
         read: list[list[Hashable]] = []
-        built = self._build(related, resource, fresh, events_f, objects, read) if fresh else []
-        by_id = dict(zip(map(id, fresh), built, strict=True))
+        built = self._build(related, resource, fresh, events_f, objects, read)
         for obj, details, shown_too in zip(fresh, built, read, strict=True):
             self.kept.keep(obj, details)
             if trace is not None:
                 trace.record(obj["metadata"].get("uid") or "", self._claims(resource, obj) + shown_too)
-        return [done.get(id(o)) or by_id[id(o)] for o in objects]
+        assembled = iter(built)
+        return [d if d is not None else next(assembled) for d in out]
 
     def _build(
         self,
