@@ -184,3 +184,19 @@ def test_stores_drop_managed_fields_unless_a_map_reads_them(tmp_path: Path) -> N
     (tmp_path / "crontab.yaml").write_text(source.replace("related:", managers + "related:", 1))
     full = informer.informing(StagedApi([]), FieldMaps([str(tmp_path)]))
     assert "managedFields" in full.reflector(SCOPE).answer()["items"][0]["metadata"]
+
+
+def test_a_relist_keeps_the_objects_it_already_holds_at_the_same_version() -> None:
+    """Listing again (410 Gone, or a sync) decodes every object afresh; one the store holds at the same version
+    is kept instead, so the store and what was read from it stay the same objects (and memory holds one page
+    more, not a second store)."""
+    reflector = informer.Reflector(StagedApi([]), SCOPE, clock=Paused())
+    reflector.list()
+    [held] = reflector.answer()["items"]
+    reflector.list()
+    assert reflector.answer()["items"][0] is held, "the same version: the object held"
+    reflector.apply(EVENTS[-1], reflector.generation)
+    reflector.list()
+    [listed] = reflector.answer()["items"]
+    assert listed is not held
+    assert listed == LISTING["items"][0], "another version: the one listed"

@@ -40,7 +40,7 @@ from typing import Any
 from . import errors
 from .fieldmaps import FieldMaps
 from .kube import JSON, Api
-from .paging import list_all, resource_version
+from .paging import list_pages, resource_version
 from .relations import ListScope
 
 WATCH_SECONDS = 300
@@ -120,13 +120,25 @@ class Reflector:
         self.failure: BaseException | None = None
 
     def list(self, not_older_than: int | None = None) -> None:
+        """List the scope into the store, a page at a time; an object the store holds at the same version is
+        kept rather than the one decoded again, so a relist holds one page more than the store, not two
+        stores."""
         params = dict(self.scope.params)
         if not_older_than is not None:
             params.update(resourceVersion=str(not_older_than), resourceVersionMatch="NotOlderThan")
-        listing = list_all(self.api, self.scope.path, params)
-        items = {_key(o): self.transform(o) for o in listing.get("items") or []}
         with self.lock:
-            self.items, self.version, self._order = items, resource_version(listing), None
+            before = self.items
+        items: dict[tuple[str, str], JSON] = {}
+        version = ""
+        for page in list_pages(self.api, self.scope.path, params):
+            for obj in page.get("items") or []:
+                key = _key(obj)
+                old = before.get(key)  # at the same version: the object kept (its readers see it unchanged)
+                keep = old is not None and resource_version(old) == resource_version(obj)
+                items[key] = old if old is not None and keep else self.transform(obj)
+            version = resource_version(page)
+        with self.lock:
+            self.items, self.version, self._order = items, version, None
             self.generation += 1
             self.touched, self.sequence, self.floor = {}, 0, 0
 
