@@ -109,6 +109,17 @@ def assemblies(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     return built
 
 
+def burst_printed(replay, recording: str, namespace: str, jobs: int) -> list[dict]:  # type: ignore[no-untyped-def]
+    """`details jobs --watch` over a recorded burst: the list, whole, at first; then what the burst printed."""
+    argv = ["details", "jobs", "-n", namespace, "--watch"]
+    result, _ = replay(recording, "-o", "json", argv=argv, interrupt=True)
+    assert result.exit_code == 0, result.stderr
+    first, *later = documents(result.stdout)
+    assert len(first) == jobs, "the list, whole, at first"
+    assert later, "the burst is printed"
+    return later
+
+
 def test_a_burst_to_one_of_500_jobs_evaluates_only_that_job_again(replay, monkeypatch) -> None:
     """wait-one-of-many: 500 suspended Jobs; one of them changes twenty times. After the first collection, each
     rendering evaluates one Job, the one that changed (its related sets did not change), and no other,
@@ -129,12 +140,7 @@ def test_a_burst_to_one_of_500_jobs_evaluates_only_that_job_again(replay, monkey
 
     monkeypatch.setattr(details, "Memo", Counting)
     built = assemblies(monkeypatch)
-    argv = ["details", "jobs", "-n", "rec-many", "--watch"]
-    result, _ = replay("wait-one-of-many", "-o", "json", argv=argv, interrupt=True)
-    assert result.exit_code == 0, result.stderr
-    first, *later = documents(result.stdout)
-    assert len(first) == 500, "the list, whole, at first"
-    assert later, "the burst is printed"
+    later = burst_printed(replay, "wait-one-of-many", "rec-many", 500)
     assert [d["name"] for d in later] == ["job-123"] * len(later), "then only the Job that changed"
     collections = [names for names in evaluated if names]
     assert len(collections[0]) == 500, "the first collection evaluates every Job"
@@ -151,12 +157,7 @@ def test_a_burst_to_the_pod_of_one_of_100_jobs_assembles_only_that_job_again(rep
     related object is traced to the parents it concerns (tracing.Trace): after the first collection, only the
     Job that pod belongs to is joined and evaluated again, and printed."""
     built = assemblies(monkeypatch)
-    argv = ["details", "jobs", "-n", "rec-pods", "--watch"]
-    result, _ = replay("wait-pods-of-one", "-o", "json", argv=argv, interrupt=True)
-    assert result.exit_code == 0, result.stderr
-    first, *later = documents(result.stdout)
-    assert len(first) == 100, "the list, whole, at first"
-    assert later, "the burst is printed"
+    later = burst_printed(replay, "wait-pods-of-one", "rec-pods", 100)
     assert {d["name"] for d in later} == {"ran-042"}, "then only the Job whose pod changed"
     assert [p["name"][: len("ran-042-")] for p in later[-1]["related"]["pods"]] == ["ran-042-"], "with its pod"
     assert len(built[0]) == 100

@@ -139,7 +139,7 @@ def test_a_store_tells_a_reader_which_objects_changed_since_its_mark() -> None:
     reflector = informer.Reflector(StagedApi([]), SCOPE, clock=Paused())
     reflector.list()
     listed = reflector.mark()
-    key = informer._key(EVENTS[0]["object"])
+    key = informer.store_key(EVENTS[0]["object"])
     for event in EVENTS:
         reflector.apply(event, reflector.generation)
     now, changed = reflector.changed(listed)
@@ -166,7 +166,7 @@ def test_a_store_forgets_old_changes_and_says_so(monkeypatch: pytest.MonkeyPatch
     assert reflector.changed(first)[1] is None
     recent = reflector.mark()
     reflector.apply({"type": "MODIFIED", "object": job}, reflector.generation)
-    assert reflector.changed(recent)[1] == {informer._key(job): job}
+    assert reflector.changed(recent)[1] == {informer.store_key(job): job}
 
 
 def test_stores_drop_managed_fields_unless_a_map_reads_them(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from .fieldmaps import Field, FieldMaps, Relation
 from .kube import Api
 from .paging import WARNINGS, list_all, list_pages, resource_version
 from .relations import Found, ListScope, Plans, Related, claims, joined, marks
-from .tracing import ANY, FIRST, Changes, Trace, involved, shown
+from .tracing import ANY, FIRST, Changes, Trace, involved, shown, store_key
 
 JSON = dict[str, Any]
 WORKERS = 8
@@ -179,23 +179,18 @@ class _EventIndex:
     def __init__(self, mark: tuple[int, int], events: list[JSON]) -> None:
         self.mark = mark
         self.index = _involving(sorted(events, key=event_order))
-        self._about = {_key(e): _about(e) for e in events}  # by event: the name it is filed under
+        self._about = {store_key(e): _about(e) for e in events}  # by event: the name it is filed under
 
     def update(self, changed: dict[tuple[str, str], JSON | None]) -> None:
         for key, event in changed.items():
             old = self._about.pop(key, None)
             if old is not None:
-                self.index[old] = [e for e in self.index[old] if _key(e) != key]
+                self.index[old] = [e for e in self.index[old] if store_key(e) != key]
                 if not self.index[old]:
                     del self.index[old]
             if event is not None:
                 name = self._about[key] = _about(event)
                 bisect.insort(self.index.setdefault(name, []), event, key=event_order)
-
-
-def _key(obj: JSON) -> tuple[str, str]:
-    meta = obj.get("metadata") or {}
-    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
 
 
 def _about(event: JSON) -> str:

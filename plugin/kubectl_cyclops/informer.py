@@ -42,6 +42,7 @@ from .fieldmaps import FieldMaps
 from .kube import JSON, Api
 from .paging import list_pages, resource_version
 from .relations import ListScope
+from .tracing import store_key
 
 WATCH_SECONDS = 300
 RETRIES = 5  # consecutive failed reconnects before a dropped watch ends the command
@@ -87,11 +88,6 @@ def _number(version: str) -> int | None:
     return int(version) if version.isdigit() else None
 
 
-def _key(obj: JSON) -> tuple[str, str]:
-    meta = obj.get("metadata") or {}
-    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
-
-
 class Reflector:
     """One scope's store: listed once, then kept up to date by a watch."""
 
@@ -132,7 +128,7 @@ class Reflector:
         version = ""
         for page in list_pages(self.api, self.scope.path, params):
             for obj in page.get("items") or []:
-                key = _key(obj)
+                key = store_key(obj)
                 old = before.get(key)  # at the same version: the object kept (its readers see it unchanged)
                 keep = old is not None and resource_version(old) == resource_version(obj)
                 items[key] = old if old is not None and keep else self.transform(obj)
@@ -184,7 +180,7 @@ class Reflector:
             self.version = resource_version(obj) or self.version
             if event.get("type") == "BOOKMARK":
                 return False
-            key = _key(obj)
+            key = store_key(obj)
             if event.get("type") == "DELETED":
                 self.items.pop(key, None)
                 self._order = None

@@ -40,10 +40,15 @@ class Changes(Protocol):
     def changed(self, scope: ListScope, mark: Mark) -> tuple[Mark, dict[tuple[str, str], JSON | None] | None]: ...
 
 
+def store_key(obj: JSON) -> tuple[str, str]:
+    """An object's key in a store: its namespace ("" for none) and name."""
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
 def shown(reader: str, obj: JSON) -> tuple[str, str, str]:
     """The entry of an object a parent's details showed, read by `reader` (a relation, or events)."""
-    meta = obj.get("metadata") or {}
-    return reader, str(meta.get("namespace") or ""), str(meta.get("name") or "")
+    return reader, *store_key(obj)
 
 
 def involved(obj: JSON) -> tuple[str, str]:
