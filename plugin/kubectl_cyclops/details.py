@@ -14,6 +14,8 @@ from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import compress, count
+from operator import is_not
 from typing import Any, NamedTuple, cast
 
 from . import errors
@@ -109,6 +111,9 @@ class Kept:
         self.memo = Memo()
         self._details: dict[str, tuple[JSON, Details, datetime | None]] = {}  # by uid: object, details, recheck
         self._used: set[str] = set()
+        self._lists: dict[tuple[str, int], _Listing] = {}  # by the parents' list path and page: as last collected
+        self._soonest: datetime | None = None  # the first recheck time of any details kept
+        self._now: datetime | None = None  # the time of the collection in progress
         self._traces: dict[str, Trace] = {}  # by the parents' list path
         self._plans: dict[str, Plans] = {}  # by the parents' list path: the lists chosen for selector relations
         self._events: dict[ListScope, _EventIndex] = {}  # by events list
@@ -136,6 +141,38 @@ class Kept:
         """The dependency index of the parents listed at `path`."""
         return self._traces.setdefault(path, Trace())
 
+    def known(
+        self, which: tuple[str, int], objects: list[JSON], now: datetime, concerned: set[str] | None
+    ) -> tuple[list[Details | None], list[int]]:
+        """Each parent's details as kept, None where they are to be assembled again (see `get`), and the places
+        of those. When the store answers the same list as last time but for a few objects (the very same objects
+        elsewhere), and no recheck time has come, only those few and the parents `concerned` are looked at: a
+        change costs what it concerns, not a pass over every parent."""
+        self._now = now
+        if concerned is None:
+            return [None] * len(objects), list(range(len(objects)))
+        last = self._lists.get(which)
+        if last is not None and len(last.objects) == len(objects) and (self._soonest is None or now < self._soonest):
+            redo = set(compress(count(), map(is_not, objects, last.objects)))
+            redo.update(last.places[uid] for uid in concerned if uid in last.places)
+            if all(last.places.get(objects[i]["metadata"].get("uid") or "") == i for i in redo):  # the same parents
+                out: list[Details | None] = list(last.details)
+                for i in redo:
+                    out[i] = self.get(objects[i], now, concerned)
+                self._used.update(last.places)
+                return out, sorted(i for i in redo if out[i] is None)
+        out = [self.get(o, now, concerned) for o in objects]
+        return out, [i for i, d in enumerate(out) if d is None]
+
+    def listed(self, which: tuple[str, int], objects: list[JSON], details: list[Details]) -> None:
+        """A list of parents was collected: kept, for `known` to compare the next answer with."""
+        last = self._lists.get(which)
+        if last is not None and len(last.objects) == len(objects) and last.places:
+            places = last.places  # the same parents (`known` looked): their places stay
+        else:
+            places = {o["metadata"].get("uid") or "": i for i, o in enumerate(objects)}
+        self._lists[which] = _Listing(objects, details, places)
+
     def get(self, obj: JSON, now: datetime, concerned: set[str] | None) -> Details | None:
         """The object's details as kept, if they still hold: the object is the same (the very one a store
         answered last time, or one of the same version), no change concerns it (`concerned`, from Trace.begin;
@@ -156,21 +193,36 @@ class Kept:
 
     def keep(self, obj: JSON, details: Details) -> None:
         uid = obj["metadata"].get("uid") or ""
-        self._details[uid] = (obj, details, _recheck(details))
+        recheck = _recheck(details)
+        self._details[uid] = (obj, details, recheck)
         self._used.add(uid)
+        if recheck is not None and (self._soonest is None or recheck < self._soonest):
+            self._soonest = recheck
 
     def collected(self) -> None:
         """One collection is over: forget the objects it did not show (deleted, or no longer selected)."""
         self.memo.collected()
-        for uid in self._details.keys() - self._used:
+        gone = self._details.keys() - self._used
+        for uid in gone:
             del self._details[uid]
         for trace in self._traces.values():
             for uid in trace.parents() - self._used:
                 trace.forget(uid)
-        for plans in self._plans.values():
-            for which in [w for w in plans.queries if w[1] not in self._used]:
-                del plans.queries[which]
+        if gone:
+            for plans in self._plans.values():
+                for which in [w for w in plans.queries if w[1] in gone]:
+                    del plans.queries[which]
+        if self._soonest is not None and self._now is not None and self._soonest <= self._now:
+            self._soonest = min((r for _, _, r in self._details.values() if r is not None), default=None)
         self._used = set()
+
+
+class _Listing(NamedTuple):
+    """A list of parents as last collected: the objects the store answered, their details, each uid's place."""
+
+    objects: list[JSON]
+    details: list[Details]
+    places: dict[str, int]
 
 
 class _EventIndex:
@@ -283,13 +335,14 @@ class Collector:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             related = self._related(pool, resource.path(namespace))
             events_f: Future[Events] | None = None
-            for page in list_pages(self.api, resource.path(namespace), params):
+            for number, page in enumerate(list_pages(self.api, resource.path(namespace), params)):
                 objects = page.get("items") or []
                 if not objects:
                     continue
                 if events_f is None:
                     events_f = pool.submit(self._events, resource, namespace, None, related)
-                assembled = self._assemble(related, resource, objects, events_f, concerned, trace)
+                which = (resource.path(namespace), number)
+                assembled = self._assemble(related, resource, objects, events_f, concerned, trace, which)
                 if page.get(WARNINGS):  # the page's own warnings (an expired continue token) are each object's
                     assembled = [replace(d, warnings=d.warnings + page[WARNINGS]) for d in assembled]
                 yield assembled
@@ -307,7 +360,8 @@ class Collector:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             related = self._related(pool, resource.path(namespace))
             events_f = pool.submit(self._events, resource, namespace, None, related)
-            found = self._assemble(related, resource, objects, events_f, concerned, trace)
+            which = (resource.path(namespace), 0)
+            found = self._assemble(related, resource, objects, events_f, concerned, trace, which)
         if trace is not None:
             trace.end(related.readers)
         return {d.subject.name: d for d in found}
@@ -354,24 +408,26 @@ class Collector:
         events_f: Future[Events],
         concerned: set[str] | None = None,
         trace: Trace | None = None,
+        which: tuple[str, int] = ("", 0),
     ) -> list[Details]:
         """Each object's details; under `--watch` and `wait`, those kept from the last collection where they
-        still hold (the parents no change `concerned`), and the others' reads noted in the `trace`."""
+        still hold (the parents no change `concerned`), and the others' reads noted in the `trace`. `which`:
+        the list the objects are (its path) and the page."""
         if self.kept is None:
             return self._build(related, resource, objects, events_f)
-        get, now = self.kept.get, self.now
-        out = [get(o, now, concerned) for o in objects]
-        fresh = [o for o, d in zip(objects, out, strict=True) if d is None]
-        if not fresh:
-            return out  # type: ignore[return-value]  # every one kept
-        read: list[list[Hashable]] = []
-        built = self._build(related, resource, fresh, events_f, objects, read)
-        for obj, details, shown_too in zip(fresh, built, read, strict=True):
-            self.kept.keep(obj, details)
-            if trace is not None:
-                trace.record(obj["metadata"].get("uid") or "", self._claims(resource, obj) + shown_too)
-        assembled = iter(built)
-        return [d if d is not None else next(assembled) for d in out]
+        out, todo = self.kept.known(which, objects, self.now, concerned)
+        if todo:
+            fresh = [objects[i] for i in todo]
+            read: list[list[Hashable]] = []
+            built = self._build(related, resource, fresh, events_f, objects, read)
+            for i, obj, details, shown_too in zip(todo, fresh, built, read, strict=True):
+                out[i] = details
+                self.kept.keep(obj, details)
+                if trace is not None:
+                    trace.record(obj["metadata"].get("uid") or "", self._claims(resource, obj) + shown_too)
+        assembled = cast(list[Details], out)  # every one kept or built
+        self.kept.listed(which, objects, assembled)
+        return assembled
 
     def _build(
         self,

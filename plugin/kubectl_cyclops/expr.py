@@ -18,9 +18,10 @@ same matches on every recorded object and on random JSON.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$|^\*$|^$")
 _INDEX = re.compile(r"\[(\d+)\]")
@@ -179,6 +180,32 @@ def _bracket_start(segment: str) -> int:
     return len(segment)
 
 
+def _through(steps: tuple[Step, ...]) -> Callable[[Any], list[Any]] | None:
+    """Keys, one wildcard or filter, keys (`.status.conditions[?(@.type=="Ready")].status`, the form of most
+    paths with several values) as one function that walks them directly; None for other forms."""
+    many = [i for i, s in enumerate(steps) if not isinstance(s, str)]
+    if len(many) != 1 or isinstance(steps[many[0]], int):
+        return None
+    before, select, after = steps[: many[0]], cast(_Each | _Where, steps[many[0]]).select, steps[many[0] + 1 :]
+
+    def find(obj: Any) -> list[Any]:
+        for key in before:
+            if not isinstance(obj, dict) or key not in obj:
+                return []
+            obj = obj[key]
+        found = []
+        for value in select(obj):
+            for key in after:
+                if not isinstance(value, dict) or key not in value:
+                    break
+                value = value[key]
+            else:
+                found.append(value)
+        return found
+
+    return find
+
+
 @dataclass(frozen=True)
 class Expr:
     """A compiled expression. `values` lists every match; `value` is None, one value, or a list."""
@@ -189,6 +216,10 @@ class Expr:
     default: Any = None
     single: bool = field(default=False, compare=False, repr=False)  # keys and indexes only: at most one match
     keys: tuple[str, ...] | None = field(default=None, compare=False, repr=False)  # keys only: a direct walk
+    _through: Callable[[Any], list[Any]] | None = field(default=None, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_through", None if self.steps is None else _through(self.steps))
 
     @classmethod
     def compile(cls, source: str, fast: bool = True) -> Expr:
@@ -218,7 +249,7 @@ class Expr:
         if self.steps is None:
             return [m.value for m in self._compiled.find(obj)]
         if not self.single:
-            return self._find_all(obj)
+            return self._find_all(obj) if self._through is None else self._through(obj)
         for step in self.steps:
             if isinstance(step, str):
                 if not isinstance(obj, dict) or step not in obj:

@@ -18,6 +18,7 @@ from .kubeconfig import Target
 
 JSON = dict[str, Any]
 CONNECT_TIMEOUT = 10.0  # TCP connect plus TLS handshake, as kubectl's 10 s TLS handshake timeout
+STREAM_READ = 1 << 16  # the most a watch's body is read at once
 
 
 class Response(Protocol):
@@ -145,9 +146,9 @@ def http_transport(target: Target, headers: dict[str, str], extra: JSON) -> Tran
             return self.resp.read()
 
         def stream(self) -> Iterator[bytes]:
-            try:
-                while line := self.resp.readline():
-                    yield line
+            try:  # as the server sent it: a watch's chunk is one event (readline would peek through it in pieces)
+                while data := self.resp.read1(STREAM_READ):
+                    yield data
             except (OSError, http.client.HTTPException) as exc:
                 raise unreachable(target.server, exc) from None
 

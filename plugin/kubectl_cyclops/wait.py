@@ -40,10 +40,10 @@ def status(d: Details) -> str:
 def verdict(items: list[Details], goal: str) -> Outcome | None:
     if goal == "deleted":
         return Outcome("met") if not items else None
-    failed = [d for d in items if status(d) == "failed"]
-    if goal == "healthy" and failed:
-        return Outcome("failed", failed, items)
-    if items and all(status(d) == goal for d in items):
+    statuses = [d.subject.evaluation.status for d in items]  # one pass: it is taken after every change
+    if goal == "healthy" and "failed" in statuses:
+        return Outcome("failed", [d for d, s in zip(items, statuses, strict=True) if s == "failed"], items)
+    if items and statuses.count(goal) == len(statuses):
         return Outcome("met", items, items)
     return None
 
