@@ -14,6 +14,7 @@ as they do against a cluster.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -143,6 +144,14 @@ class Simulation(informer.Clock):
         self._running -= 1
         self._cond.notify_all()
         self._cond.wait_for(until)  # whoever makes `until` true counts this thread as running again
+
+    def gather(self, items: queue.Queue[Any], until: float) -> list[Any]:
+        """As the real clock, every item queued by `until`: the simulated time runs on to it, event by event."""
+        taken = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                taken.append(self.get(items, until - self.time))
+        return taken
 
     def get(self, items: queue.Queue[Any], timeout: float) -> Any:
         deadline = self.time + max(timeout, 0)

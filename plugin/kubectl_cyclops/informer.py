@@ -30,6 +30,7 @@ place, so replayed streams are stepped through rather than raced).
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -62,6 +63,16 @@ class Clock:
     def get(self, items: queue.Queue[Any], timeout: float) -> Any:
         """The queue's next item, waiting at most `timeout` seconds (queue.Empty after that)."""
         return items.get(timeout=max(timeout, 0))
+
+    def gather(self, items: queue.Queue[Any], until: float) -> list[Any]:
+        """Every item queued by `until` (a time of this clock): taken at once then, rather than one by one as
+        each comes, which would wake the caller for every event of a busy watch."""
+        time.sleep(max(until - self.now(), 0))
+        taken = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                taken.append(items.get_nowait())
+        return taken
 
     def sleep(self, stop: threading.Event, seconds: float) -> None:
         """Pause a watch thread; returns early when the command ends."""
@@ -315,18 +326,11 @@ class Informer:
             item = self.clock.get(self.queue, wait)
         except queue.Empty:
             return False
-        changed = False
-        window_ends = max(self.clock.now(), self._last + INTERVAL)
-        while True:
+        if isinstance(item, BaseException):
+            raise item
+        for item in self.clock.gather(self.queue, max(self.clock.now(), self._last + INTERVAL)):
             if isinstance(item, BaseException):
-                if not changed:
-                    raise item
                 self._error = item
-                break
-            changed = True
-            try:
-                item = self.clock.get(self.queue, window_ends - self.clock.now())
-            except queue.Empty:
                 break
         self._last = self.clock.now()
         return True
