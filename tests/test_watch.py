@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import gc
 import math
+from datetime import UTC, datetime
 
 import pytest
 
 import tests.replay
 from kubectl_cyclops import details, evaluate
+from kubectl_cyclops.discovery import Resource
 from kubectl_cyclops.informer import INTERVAL
 from tests.conftest import documents
 from tests.replay import load
@@ -163,3 +165,39 @@ def test_a_burst_to_the_pod_of_one_of_100_jobs_assembles_only_that_job_again(rep
     assert len(built[0]) == 100
     assert len(built) > 1
     assert built[1:] == [["ran-042"]] * (len(built) - 1), built[1:]
+
+
+def test_kept_details_follow_the_parents_not_their_places_in_the_list() -> None:
+    """A collection looks only at the parents answered anew and those a change concerns, by the places the
+    parents had (Kept.known). A relist that swaps one parent for another at the same place keeps the list's
+    length: the places are worked out again, so a change to the new parent still has it assembled again."""
+    items = next(a["body"] for k, a in load("list-jobs")["phases"][0].items() if "/jobs?" in k)["items"]
+    first, second, third, other = items[:4]
+    resource = Resource("batch", "v1", "Job", "jobs", "job", True)
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    kept, which = details.Kept(), ("/apis/batch/v1/namespaces/rec/jobs", 0)
+
+    def collect(objects: list[dict], concerned: set[str] | None) -> tuple[list[details.Details], list[int]]:
+        out, todo = kept.known(which, objects, now, concerned)
+        for i in todo:
+            evaluation = evaluate.Evaluation("healthy", None, evaluate.Values((), objects[i]))
+            out[i] = details.Details(details.Evaluated(resource, objects[i], (), evaluation))
+            kept.keep(objects[i], out[i])  # type: ignore[arg-type]
+        kept.listed(which, objects, out)  # type: ignore[arg-type]
+        kept.collected()
+        return out, todo  # type: ignore[return-value]
+
+    def uid(obj: dict) -> str:
+        return str(obj["metadata"]["uid"])
+
+    before, todo = collect([first, second, third], None)
+    assert todo == [0, 1, 2]
+    again, todo = collect([first, second, third], set())
+    assert todo == []
+    assert all(a is b for a, b in zip(again, before, strict=True))
+    assert collect([first, second, third], {uid(second)})[1] == [1]
+    swapped, todo = collect([first, other, third], None)  # a relist: every parent looked at
+    assert todo == [0, 1, 2]
+    assert swapped[1].subject.obj is other
+    assert collect([first, other, third], {uid(other)})[1] == [1]
+    assert collect([first, other, third], {uid(second)})[1] == []  # gone: it concerns no parent now
