@@ -113,7 +113,6 @@ class Kept:
         self._used: set[str] = set()
         self._lists: dict[tuple[str, int], _Listing] = {}  # by the parents' list path and page: as last collected
         self._soonest: datetime | None = None  # the first recheck time of any details kept
-        self._same: set[tuple[str, int]] = set()  # lists `known` found with the same parents in the same places
         self._now: datetime | None = None  # the time of the collection in progress
         self._traces: dict[str, Trace] = {}  # by the parents' list path
         self._plans: dict[str, Plans] = {}  # by the parents' list path: the lists chosen for selector relations
@@ -150,9 +149,9 @@ class Kept:
         elsewhere), and no recheck time has come, only those few and the parents `concerned` are looked at: a
         change costs what it concerns, not a pass over every parent."""
         self._now = now
+        last = self._lists.pop(which, None)  # put back only when the parents are the same, in the same places
         if concerned is None:
             return [None] * len(objects), list(range(len(objects)))
-        last = self._lists.get(which)
         if last is not None and len(last.objects) == len(objects) and (self._soonest is None or now < self._soonest):
             redo = set(compress(count(), map(is_not, objects, last.objects)))
             redo.update(last.places[uid] for uid in concerned if uid in last.places)
@@ -161,19 +160,16 @@ class Kept:
                 for i in redo:
                     out[i] = self.get(objects[i], now, concerned)
                 self._used.update(last.places)
-                self._same.add(which)
+                self._lists[which] = last
                 return out, sorted(i for i in redo if out[i] is None)
         out = [self.get(o, now, concerned) for o in objects]
         return out, [i for i, d in enumerate(out) if d is None]
 
     def listed(self, which: tuple[str, int], objects: list[JSON], details: list[Details]) -> None:
-        """A list of parents was collected: kept, for `known` to compare the next answer with."""
+        """A list of parents was collected: kept, for `known` to compare the next answer with (each parent's place
+        worked out again unless `known` found the same parents in the same places)."""
         last = self._lists.get(which)
-        if last is not None and which in self._same:
-            places = last.places  # `known` found the same parents in the same places
-        else:
-            places = {o["metadata"].get("uid") or "": i for i, o in enumerate(objects)}
-        self._same.discard(which)
+        places = last.places if last is not None else {o["metadata"].get("uid") or "": i for i, o in enumerate(objects)}
         self._lists[which] = _Listing(objects, details, places)
 
     def get(self, obj: JSON, now: datetime, concerned: set[str] | None) -> Details | None:

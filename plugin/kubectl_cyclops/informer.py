@@ -141,8 +141,9 @@ class Reflector:
             for obj in page.get("items") or []:
                 key = store_key(obj)
                 old = before.get(key)  # at the same version: the object kept (its readers see it unchanged)
-                keep = old is not None and resource_version(old) == resource_version(obj)
-                items[key] = old if old is not None and keep else self.transform(obj)
+                items[key] = (
+                    old if old is not None and resource_version(old) == resource_version(obj) else self.transform(obj)
+                )
             version = resource_version(page)
         with self.lock:
             self.items, self.version, self._order = items, version, None
