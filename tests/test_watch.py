@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 import pytest
 
 import tests.replay
-from kubectl_cyclops import details, evaluate
+from kubectl_cyclops import details, evaluate, informer
 from kubectl_cyclops.discovery import Resource
-from kubectl_cyclops.informer import INTERVAL
+from kubectl_cyclops.fieldmaps import FieldMaps
+from kubectl_cyclops.informer import FULL_COLLECTION, INTERVAL
 from tests.conftest import documents
 from tests.replay import load
 
@@ -201,3 +202,49 @@ def test_kept_details_follow_the_parents_not_their_places_in_the_list() -> None:
     assert swapped[1].subject.obj is other
     assert collect([first, other, third], {uid(other)})[1] == [1]
     assert collect([first, other, third], {uid(second)})[1] == []  # gone: it concerns no parent now
+
+
+def _recorded(name: str, part: str) -> dict:  # type: ignore[type-arg]
+    """The body of the recorded answer whose request has `part` in it."""
+    return next(a["body"] for k, a in load(name)["phases"][0].items() if part in k)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("recording", "group", "kind", "part", "reads"),
+    [
+        ("job-complete", "batch", "Job", "/jobs/done", False),
+        ("pvc-provisioning-failed", "", "PersistentVolumeClaim", "/persistentvolumeclaims/", True),
+    ],
+)
+def test_an_event_evaluates_an_object_again_only_if_its_rules_read_events(
+    recording: str, group: str, kind: str, part: str, reads: bool
+) -> None:
+    """Memo: a Job's rules read no event (its conditions decide), so a new event about it keeps its evaluation; a
+    claim's rules read its last event (ProvisioningFailed), so a new one has it evaluated again."""
+    fmap = FieldMaps().get(group, kind)
+    obj = _recorded(recording, part)
+    events = _recorded(recording, "/events?")["items"]
+    assert events, "the recording has events about the object"
+    memo, now = evaluate.Memo(), datetime(2026, 12, 1, tzinfo=UTC)
+    first = memo.evaluate(fmap, obj, now, fmap.fields, events[:-1], None)
+    again = memo.evaluate(fmap, obj, now, fmap.fields, events, None)
+    assert memo.evaluations == (2 if reads else 1)
+    assert (again is first) is not reads
+    assert memo.evaluate(fmap, obj, now, fmap.fields, events, None) is again, "nothing new: kept either way"
+
+
+def test_while_an_informer_runs_full_collections_run_once_a_minute_not_by_cpythons_rule(replay, monkeypatch) -> None:
+    """The stores hold thousands of acyclic objects, which CPython's own rule would have the cycle collector walk
+    every few seconds under a steady stream of events: while the informer runs, that rule is off (the
+    full-collection threshold is out of reach) and a full collection runs every FULL_COLLECTION seconds of the
+    informer's clock instead; young collections stay as they were, and every threshold is restored after."""
+    events = sum(len(e) for e in load("wait-job-burst")["streams"].values())
+    monkeypatch.setattr(tests.replay, "PACE", 3.5 * FULL_COLLECTION / events)  # the burst spans 3.5 minutes
+    full: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(gc, "collect", lambda generation=2: full.append(gc.get_threshold()) or 0)
+    before = gc.get_threshold()
+    result, _ = replay("wait-job-burst", "-o", "json", argv=watch("wait-job-burst", "burst"), interrupt=True)
+    assert result.exit_code == 0, result.stderr
+    assert len(full) == 3, full
+    assert all(t == (before[0], before[1], informer._NEVER) for t in full), full
+    assert gc.get_threshold() == before

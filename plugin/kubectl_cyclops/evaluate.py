@@ -313,13 +313,21 @@ class _Compiled(NamedTuple):
     plain: bool  # neither forEach, forEachRelated nor an event: the conditions read the object itself
 
 
-_RULES: dict[int, tuple[FieldMap, tuple[_Compiled, ...]]] = {}  # by id(map), the map kept so its id stays its own
+class _Rules(NamedTuple):
+    """A map's rules compiled, and whether any of them reads the object's events or its related objects."""
+
+    compiled: tuple[_Compiled, ...]
+    events: bool
+    related: bool
 
 
-def _compiled(field_map: FieldMap) -> tuple[_Compiled, ...]:
+_RULES: dict[int, tuple[FieldMap, _Rules]] = {}  # by id(map), the map kept so its id stays its own
+
+
+def _rules(field_map: FieldMap) -> _Rules:
     found = _RULES.get(id(field_map))
     if found is None:
-        rules = tuple(
+        compiled = tuple(
             _Compiled(
                 rule,
                 tuple(check(c) for c in rule.when),
@@ -328,7 +336,13 @@ def _compiled(field_map: FieldMap) -> tuple[_Compiled, ...]:
             )
             for rule in field_map.rules
         )
-        found = _RULES[id(field_map)] = (field_map, rules)
+        templates = [r.reason for r in field_map.rules] + [field_map.otherwise_reason]
+        conditions = [c for r in field_map.rules for c in r.when]
+        events = any(c.on_event for c in conditions) or any(t is not None and t.event for t in templates)
+        related = any(r.for_each_related is not None for r in field_map.rules) or any(
+            isinstance(c.operand, RelatedValues) or isinstance(c.minus, RelatedValues) for c in conditions
+        )
+        found = _RULES[id(field_map)] = (field_map, _Rules(compiled, events, related))
     return found[1]
 
 
@@ -346,7 +360,7 @@ def status_of(
     when each `olderThan` that was tried and not met will be met.
     """
     scope = _Scope(now, obj, related or {}, pending=pending)
-    for rule, checks, on_events, plain_rule in _compiled(field_map):
+    for rule, checks, on_events, plain_rule in _rules(field_map).compiled:
         if plain_rule:
             if all(c(obj, scope) for c in checks):
                 return rule.status, reason_of(rule.reason, obj, last_event(events)) or _default_reason(rule, obj)
@@ -388,8 +402,9 @@ def evaluate(
 
 class Memo:
     """Evaluations kept from one collection to the next, for `--watch` and `wait`: an object is evaluated again
-    only when something its rules read changed (the object, its events, the verdicts on its related objects)
-    or when a time an `olderThan` compares with has come. `evaluations` counts those that were computed."""
+    only when something its rules read changed (the object; its events, if a rule reads them; the verdicts on
+    its related objects, if a rule reads them) or when a time an `olderThan` compares with has come.
+    `evaluations` counts those that were computed."""
 
     def __init__(self) -> None:
         # by (map, fields, object): the map (kept, so that no other map takes its id), what was read, the verdict
@@ -408,13 +423,16 @@ class Memo:
     ) -> Evaluation:
         meta = obj.get("metadata") or {}
         which = (id(field_map), id(fields), str(meta.get("uid") or meta.get("name")))
+        reads = _rules(field_map)
         inputs = (
             meta.get("resourceVersion"),
-            tuple((e.get("metadata") or {}).get("resourceVersion") for e in events),
+            tuple((e.get("metadata") or {}).get("resourceVersion") for e in events) if reads.events else (),
             tuple(
                 (name, tuple(((j.obj.get("metadata") or {}).get("resourceVersion"), j.status, j.reason) for j in js))
                 for name, js in (related or {}).items()
-            ),
+            )
+            if reads.related
+            else (),
         )
         self._used.add(which)
         kept = self._kept.get(which)

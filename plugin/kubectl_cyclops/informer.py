@@ -23,6 +23,14 @@
    that event (resourceVersionMatch=NotOlderThan, served from the API
    server's watch cache), and its watch restarts from there. Stores already
    past it cost nothing.
+5. While an informer runs, the cycle collector's full collections run from
+   `changes()`, at most once per FULL_COLLECTION seconds, not whenever
+   CPython's own rule starts one. The stores hold thousands of decoded objects,
+   acyclic and freed by reference counting when an event replaces them; by
+   CPython's rule (objects that survived the young collections reach a
+   quarter of the heap), a steady stream of events starts a full collection
+   every few seconds, and each walks every stored object. Young collections,
+   which free the cycles a collection makes, run as they do by default.
 
 Time goes through `clock` (real time here; tests put a simulated clock in its
 place, so replayed streams are stepped through rather than raced).
@@ -31,6 +39,7 @@ place, so replayed streams are stepped through rather than raced).
 from __future__ import annotations
 
 import contextlib
+import gc
 import queue
 import threading
 import time
@@ -52,6 +61,8 @@ RESYNC = 5.0  # re-evaluate at least this often, for rules that compare a time w
 SHORT_WATCH = 1.0  # a watch the server ends this soon with no event is a failure (client-go's "very short watch")
 _PAGING = ("limit", "continue")
 FORGET = 1024  # changes remembered beyond one per stored object (a reader further behind rereads everything)
+FULL_COLLECTION = 60.0  # seconds between two full collections of the cycle collector while an informer runs
+_NEVER = 2**31 - 1  # a full-collection threshold CPython's own rule never reaches
 
 
 class Clock:
@@ -265,12 +276,24 @@ class Informer:
         self._error: BaseException | None = None
         self._last = -INTERVAL
         self._unwatched: list[Reflector] = []  # listed, watched from the next changes() on
+        self._thresholds = gc.get_threshold()
+        self._swept = 0.0  # when the last full collection ran
 
     def __enter__(self) -> Informer:
+        young, middle, _ = self._thresholds = gc.get_threshold()
+        gc.set_threshold(young, middle, _NEVER)  # full collections: from changes() (5. above)
+        self._swept = self.clock.now()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
+        gc.set_threshold(*self._thresholds)
+
+    def _sweep(self) -> None:
+        """A full collection of the cycle collector, if FULL_COLLECTION seconds passed since the last."""
+        if self.clock.now() - self._swept >= FULL_COLLECTION:
+            gc.collect()
+            self._swept = self.clock.now()
 
     def reflector(self, scope: ListScope) -> Reflector:
         """The scope's reflector; listed (a request) and watched the first time it is asked for.
@@ -318,6 +341,7 @@ class Informer:
         if self._error is not None:
             error, self._error = self._error, None
             raise error
+        self._sweep()
         with self.lock:
             start, self._unwatched = self._unwatched, []
         for reflector in start:  # from its list's version: nothing between the list and the watch is missed
