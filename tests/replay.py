@@ -206,6 +206,7 @@ class ReplayTransport:
         self.requests: list[str] = []
         self.sim = Simulation(late)
         self._running = set(self.streams)
+        self._watched: set[str] = set()
         self._lock = threading.Lock()
 
     def __call__(self, url: str, headers: dict[str, str], timeout: Any, stream: bool) -> Answer:
@@ -214,6 +215,8 @@ class ReplayTransport:
         with self._lock:
             self.requests.append(("WATCH " if watching else "") + k + _newer(params))
         if watching:
+            with self._lock:
+                self._watched.add(k)
             return Answer(200, b"", self._watch(k, _version_of(params.get("resourceVersion"))))
         if k not in self.answers:
             raise AssertionError(f"unrecorded request {k}")
@@ -224,10 +227,14 @@ class ReplayTransport:
         return Answer(answer["status"], json.dumps(body).encode())
 
     def _now(self, listing: dict[str, Any], stream: str) -> dict[str, Any]:
-        """The recorded list with its scope's events up to the simulated present."""
+        """The recorded list with its scope's events up to the simulated present. The present of a scope no
+        watch of this run read (its events were never released) is the end of the recording: what it held
+        when the recorded command ended."""
         items = {_name(o): o for o in listing.get("items") or []}
+        with self._lock:
+            present = self.sim.position if stream in self._watched else None
         for event in self.streams.get(stream, []):
-            if _version(event) <= self.sim.position and event.get("type") != "BOOKMARK":
+            if (present is None or _version(event) <= present) and event.get("type") != "BOOKMARK":
                 if event["type"] == "DELETED":
                     items.pop(_name(event["object"]), None)
                 else:

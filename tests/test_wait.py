@@ -8,6 +8,8 @@ import pytest
 
 from kubectl_cyclops import informer
 from kubectl_cyclops.errors import ExitCode
+from kubectl_cyclops.evaluate import reads_events
+from kubectl_cyclops.fieldmaps import FieldMaps
 from tests.replay import ReplayTransport
 
 
@@ -112,11 +114,35 @@ def test_a_verdict_is_printed_from_stores_synced_up_to_the_event_that_decided_it
     doc = json.loads(result.stdout)
     assert doc["status"] == "healthy"
     phases = [p["fields"]["phase"] for p in doc["related"]["pods"]]
-    resyncs = [r for r in api.requests if "(NotOlderThan " in r]
+    newer = [r for r in api.requests if "(NotOlderThan " in r]
+    # wait's collections judge: the Job's events, which its rules do not read, are read once, for the details
+    # printed, at least as new as the newest event the stores applied
+    read = [r for r in newer if "/events" in r]
+    assert read == [r for r in newer if r.endswith("(NotOlderThan 514)")][-1:] == newer[-1:], api.requests
+    resyncs = [r for r in newer if r not in read]
     if synced:
         assert phases == ["Succeeded"]
         assert "GET /api/v1/namespaces/rec/pods" in [r.split("?")[0] for r in resyncs], api.requests
-        assert all(r.endswith("(NotOlderThan 515)") for r in resyncs), "the newest event applied anywhere"
-        assert not [r for r in resyncs if "/events" in r], "the store that had that event is not behind"
+        assert all(r.endswith("(NotOlderThan 514)") for r in resyncs), "the newest event applied anywhere"
     else:
         assert (phases, resyncs) == ([], [])
+
+
+def test_wait_reads_the_events_of_a_kind_only_where_its_rules_or_the_output_need_them(replay) -> None:
+    """A Job's rules read no event (its conditions decide): `wait` neither lists nor watches its events while it
+    judges. The one-line summary needs none either; details printed (-o json) get theirs once, in the end,
+    at least as new as the newest event the stores applied. A claim's rules read its last event
+    (ProvisioningFailed): waiting on claims reads theirs while it judges."""
+    events = "/api/v1/namespaces/rec/events?"
+    result, api = replay("wait-job-complete")
+    assert result.exit_code == 0, result.stderr
+    assert not [r for r in api.requests if events in r], api.requests
+    result, api = replay("wait-job-complete", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    read = [r for r in api.requests if events in r]
+    assert read == api.requests[-1:], api.requests
+    assert read[0].endswith("(NotOlderThan 514)"), read
+    assert [e["reason"] for e in json.loads(result.stdout)["events"]][-1] == "Completed"
+    maps = FieldMaps()
+    assert not reads_events(maps.get("batch", "Job"))
+    assert reads_events(maps.get("", "PersistentVolumeClaim"))

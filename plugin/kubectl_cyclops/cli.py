@@ -323,18 +323,25 @@ def wait(
 
 
 def _wait_kind(goal: str, seconds: float, timeout: str, output: str, junit: str | None, target: Any) -> None:
+    from dataclasses import replace
+
     from . import render
     from . import wait as waiting
     from .details import Kept
     from .informer import informing
-    from .selection import now, select
+    from .selection import now, select, with_events
 
     tables = output in ("table", "wide")
     sel = select(**target)
-    sel.kept = Kept()
+    sel.kept = Kept(judging=True)
     started = time.monotonic()
     with informing(sel.api, sel.maps) as informer:
         outcome = waiting.wait(informer, lambda api: list(sel.collect(api)), goal, seconds)
+        newest = informer.newest()
+    summarized = outcome.result == "met" and (goal == "deleted" or tables)
+    if junit or not summarized:  # details to show: with their events
+        shown = dict(zip(map(id, outcome.seen), with_events(sel, outcome.seen, newest), strict=True))
+        outcome = replace(outcome, items=[shown.get(id(d), d) for d in outcome.items], seen=list(shown.values()))
     if junit:
         from . import junit as report
 
@@ -342,7 +349,7 @@ def _wait_kind(goal: str, seconds: float, timeout: str, output: str, junit: str 
             waiting.Entry(f"{sel.resource.qualified}/{d.subject.name}", d.subject.namespace, d) for d in outcome.seen
         ]
         report.write(junit, entries, goal, time.monotonic() - started, now())
-    if outcome.result == "met" and (goal == "deleted" or tables):
+    if summarized:
         for line in waiting.summary(outcome, goal, sel.resource.qualified, sel.name):
             click.echo(line)
     else:
@@ -367,7 +374,7 @@ def _wait_manifests(
     from .details import Kept
     from .informer import informing
     from .manifests import read as read_manifests
-    from .selection import now, select_manifests
+    from .selection import now, select_manifests, with_events
 
     for flag, given in (("KIND", target["kind"]), ("-A", target["all_namespaces"]), ("-l", target["selector"])):
         if given:
@@ -376,11 +383,16 @@ def _wait_manifests(
     named = read_manifests(filenames, recursive, stdin)
     options = {k: v for k, v in target.items() if k not in ("kind", "name", "all_namespaces", "selector")}
     fleet = select_manifests(named, **options)
-    fleet.kept = Kept()
+    fleet.kept = Kept(judging=True)
     with informing(fleet.api, fleet.maps) as informer:
         tally = waiting.wait_all(
             informer, lambda api: [(t.label, t.namespace, d) for t, d in fleet.collect(api)], goal, seconds
         )
+        newest = informer.newest()
+    if junit or output in ("json", "yaml") or tally.result != "met":  # details to show: with their events
+        present = [e for e in tally.entries if e.details is not None]
+        for e, d in zip(present, with_events(fleet, [e.details for e in present if e.details], newest), strict=True):
+            e.details = d
     at = now()
     if junit:
         from . import junit as report

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, cast
 
 from . import errors
 from .discovery import Discovery, Resource
-from .evaluate import Evaluation, Judged, Memo, evaluate, holds
+from .evaluate import Evaluation, Judged, Memo, evaluate, holds, reads_events
 from .fieldmaps import Field, FieldMaps, Relation
 from .kube import Api
 from .paging import WARNINGS, list_all, list_pages, resource_version
@@ -105,9 +105,13 @@ class Kept:
     """What `--watch` and `wait` keep from one collection to the next: each object's evaluation (`memo`), and
     each object's whole details, used again while the object is the same, no object its details read changed
     or may now belong to it (tracing.Trace), and no time one of its rules compares with has come. A change to
-    one object among many then costs the assembly of the parents it concerns alone."""
+    one object among many then costs the assembly of the parents it concerns alone.
 
-    def __init__(self) -> None:
+    `judging`: the collections are for a verdict (`wait`), and read the parents' events only where the parents'
+    rules read them; the details shown in the end get theirs then (Collector.with_events)."""
+
+    def __init__(self, judging: bool = False) -> None:
+        self.judging = judging
         self.memo = Memo()
         self._details: dict[str, tuple[JSON, Details, datetime | None]] = {}  # by uid: object, details, recheck
         self._used: set[str] = set()
@@ -366,8 +370,19 @@ class Collector:
         return {d.subject.name: d for d in found}
 
     def _events(
-        self, resource: Resource, namespace: str | None, name: str | None, related: Related | None = None
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str | None,
+        related: Related | None = None,
+        newer: dict[str, str] | None = None,
     ) -> Events:
+        if (
+            self.kept is not None
+            and self.kept.judging
+            and not reads_events(self.maps.get(resource.group, resource.kind))
+        ):
+            return {}, None  # no rule of the kind reads them: not listed, not watched
         path, params = events_query(resource, namespace, name)
         scope = ListScope.of(path, params)
         if related is not None:
@@ -375,10 +390,35 @@ class Collector:
         try:
             if self.kept is not None and isinstance(self.api, Changes):  # --watch, wait: kept up to date
                 return self.kept.events(self.api, scope), None
-            listing = list_all(self.api, path, params)
+            listing = list_all(self.api, path, {**params, **(newer or {})})
         except (errors.ForbiddenError, errors.UnauthorizedError) as exc:
             return {}, f"events: {exc.message}"
         return _involving(sorted(listing.get("items") or [], key=event_order)), None
+
+    def with_events(
+        self, items: list[Details], name: str | None = None, not_older_than: int | None = None
+    ) -> list[Details]:
+        """The details with their objects' events, read now: for details assembled by judging collections
+        (Kept.judging), to be shown. One list per kind and namespace, as the collections would have read them
+        (by `name`, for one object's), at least as new as `not_older_than` (the newest version the informer
+        applied); a list that fails is a warning on the details, as in a collection."""
+        newer = {} if not_older_than is None else {"resourceVersion": str(not_older_than)}
+        if newer:
+            newer["resourceVersionMatch"] = "NotOlderThan"
+        groups: dict[tuple[Resource, str | None], list[Details]] = {}
+        for d in items:
+            groups.setdefault((d.subject.resource, d.subject.namespace), []).append(d)
+        found: dict[int, Details] = {}
+        for (resource, namespace), group in groups.items():
+            try:
+                index, warning = self._events(resource, namespace, name, newer=newer)
+            except errors.CyclopsError as exc:
+                index, warning = {}, f"events: {exc.message}"
+            for d in group:
+                unread = {**d.unread, "events": warning} if warning else d.unread
+                warnings = [*d.warnings, warning] if warning else d.warnings
+                found[id(d)] = replace(d, events=_events_of(index, d.subject.obj), warnings=warnings, unread=unread)
+        return [found[id(d)] for d in items]
 
     def _related_events(self, related: Related, found: list[Found]) -> tuple[dict[str, list[JSON]], str | None]:
         """The events of a relation's objects (of every parent), for a relation whose map says `events: true`:

@@ -346,6 +346,11 @@ def _rules(field_map: FieldMap) -> _Rules:
     return found[1]
 
 
+def reads_events(field_map: FieldMap) -> bool:
+    """Whether a rule of the map reads the object's events (a condition on its last event, or a reason)."""
+    return _rules(field_map).events
+
+
 def status_of(
     field_map: FieldMap,
     obj: dict[str, Any],

@@ -127,6 +127,13 @@ class Fleet:
         return [(t, found[(t.resource, t.namespace)].get(t.name)) for t in self.targets]
 
 
+def with_events(chosen: Selection | Fleet, items: list[Details], not_older_than: int | None) -> list[Details]:
+    """Details a judging collection assembled (Kept.judging), with their events, read now, at least as new as
+    `not_older_than` (Collector.with_events)."""
+    name = chosen.name if isinstance(chosen, Selection) else None
+    return Collector(chosen.api, chosen.discovery, chosen.maps, now()).with_events(items, name, not_older_than)
+
+
 def select_manifests(
     manifests: list[Manifest],
     *,
