@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
-from kubectl_cyclops import informer
+from kubectl_cyclops import details, informer
+from kubectl_cyclops.discovery import Resource
 from kubectl_cyclops.errors import ExitCode
-from kubectl_cyclops.evaluate import reads_events
+from kubectl_cyclops.evaluate import evaluate, reads_events
 from kubectl_cyclops.fieldmaps import FieldMaps
-from tests.replay import ReplayTransport
+from tests.replay import ReplayTransport, load
 
 
 def test_wait_returns_once_the_job_completes(replay) -> None:
@@ -146,3 +148,18 @@ def test_wait_reads_the_events_of_a_kind_only_where_its_rules_or_the_output_need
     maps = FieldMaps()
     assert not reads_events(maps.get("batch", "Job"))
     assert reads_events(maps.get("", "PersistentVolumeClaim"))
+
+
+def test_details_whose_verdict_read_events_keep_those_events() -> None:
+    """Collector.with_events reads no list for a kind whose rules read its events: the details keep the events
+    their verdict was taken from (here a claim's ProvisioningFailed)."""
+    recorded = load("pvc-provisioning-failed")["phases"][0]
+    claim = next(a["body"] for k, a in recorded.items() if "/persistentvolumeclaims/" in k)
+    events = next(a["body"] for k, a in recorded.items() if "/events?" in k)["items"]
+    resource = Resource("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "pvc", True)
+    maps = FieldMaps()
+    evaluation = evaluate(maps.get("", "PersistentVolumeClaim"), claim, datetime(2026, 12, 1, tzinfo=UTC))
+    judged = details.Details(details.Evaluated(resource, claim, (), evaluation), events=events)
+    collector = details.Collector(None, None, maps, datetime(2026, 12, 1, tzinfo=UTC))  # type: ignore[arg-type]
+    [kept] = collector.with_events([judged], None, 1)
+    assert kept is judged

@@ -401,7 +401,8 @@ class Collector:
         """The details with their objects' events, read now: for details assembled by judging collections
         (Kept.judging), to be shown. One list per kind and namespace, as the collections would have read them
         (by `name`, for one object's), at least as new as `not_older_than` (the newest version the informer
-        applied); a list that fails is a warning on the details, as in a collection."""
+        applied); a list that fails is a warning on the details, as in a collection. A kind whose rules read
+        its events has them already: those its verdict read."""
         newer = {} if not_older_than is None else {"resourceVersion": str(not_older_than)}
         if newer:
             newer["resourceVersionMatch"] = "NotOlderThan"
@@ -410,6 +411,9 @@ class Collector:
             groups.setdefault((d.subject.resource, d.subject.namespace), []).append(d)
         found: dict[int, Details] = {}
         for (resource, namespace), group in groups.items():
+            if reads_events(self.maps.get(resource.group, resource.kind)):
+                found.update((id(d), d) for d in group)
+                continue
             try:
                 index, warning = self._events(resource, namespace, name, newer=newer)
             except errors.CyclopsError as exc:

@@ -364,15 +364,16 @@ class Informer:
         with self.lock:
             return [r for r in self.reflectors.values() if r.ready.is_set() and r.failure is None]
 
-    def newest(self) -> int | None:
-        """The newest version of a watch event applied to any store (None: no event yet)."""
-        return max((r.newest for r in self._ready() if r.newest is not None), default=None)
+    def newest(self, reflectors: list[Reflector] | None = None) -> int | None:
+        """The newest version of a watch event applied to any store (of `reflectors`; None: no event yet)."""
+        found = self._ready() if reflectors is None else reflectors
+        return max((r.newest for r in found if r.newest is not None), default=None)
 
     def sync(self) -> bool:
         """List again every store that has not seen the newest event applied to any store, at least as new
         as that event; True when one was (its watch then restarts from the new list)."""
         reflectors = self._ready()
-        newest = max((r.newest for r in reflectors if r.newest is not None), default=None)
+        newest = self.newest(reflectors)
         if newest is None:
             return False  # no event yet: every store is a list, each as new as when it was asked for
         behind = [r for r in reflectors if r.behind(newest)]
