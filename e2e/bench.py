@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 import yaml
 
-from e2e.harness.k8s import VENV_BIN, Cluster, has_condition
+from e2e.harness.k8s import VENV_BIN, Cluster, has_condition, interruptible
 from e2e.harness.local import LocalCluster
 
 NS = "bench"
@@ -363,6 +363,7 @@ def main() -> int:
     parser.add_argument("--base", metavar="GIT_REF", help="also run the plugin as it was at this commit")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the wait and watch cases")
     args = parser.parse_args()
+    interruptible()  # the watch case ends each side with Ctrl-C
     if args.base:  # checked before a cluster is started for nothing
         commit = ["git", "rev-parse", "--verify", "--quiet", f"{args.base}^{{commit}}"]
         if subprocess.run(commit, capture_output=True, check=False).returncode:

@@ -20,7 +20,7 @@ from filelock import FileLock
 from kubernetes.client.exceptions import ApiException
 
 from e2e.harness import providers
-from e2e.harness.k8s import Cluster
+from e2e.harness.k8s import Cluster, interruptible
 from e2e.harness.local import LocalCluster
 
 STATE = "cyclops-cluster.json"
@@ -58,6 +58,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_configure(config: pytest.Config) -> None:
     """The controller (or the only process) chooses the provider and the run's id once; workers read them
     from it (pytest_configure_node), so an engine that starts answering mid-run changes nothing."""
+    interruptible()
     if not hasattr(config, "workerinput"):
         chosen = config.getoption("--cluster", default=None) or providers.default_provider()
         config._cyclops_run = {"provider": chosen, "run": uuid.uuid4().hex[:10]}  # type: ignore[attr-defined]

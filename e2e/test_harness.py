@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -153,3 +155,24 @@ def test_every_fixture_template_renders(name: str) -> None:
     objects = template.render(**values)
     assert objects
     assert all(o["metadata"]["name"].startswith("x") for o in objects)
+
+
+def test_a_run_started_with_ctrl_c_ignored_turns_it_back_on_for_the_commands_it_starts() -> None:
+    """A suite started in the background of a shell without job control inherits SIGINT ignored; every command
+    it starts would too, and a test that ends a watch with Ctrl-C would wait on it for ever. interruptible()
+    turns it back on: the command started after it hears Ctrl-C."""
+    child = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    parent = (
+        "import signal, subprocess, sys; from e2e.harness.k8s import interruptible; "
+        f"run = lambda: subprocess.run([sys.executable, '-c', {child!r}], capture_output=True, text=True).stdout; "
+        "before = run(); interruptible(); print(before.strip(), run().strip())"
+    )
+    ignored = subprocess.run(
+        [sys.executable, "-c", parent],
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert ignored.stdout.split() == ["False", "True"], ignored.stderr

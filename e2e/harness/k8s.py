@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +22,15 @@ import yaml
 from kubernetes import client, config, watch
 
 from .templates import Template
+
+
+def interruptible() -> None:
+    """Ctrl-C back on, for this process and every command it starts. A suite started in the background of a
+    shell without job control inherits SIGINT ignored, and passes that on: the tests that end a watch as a
+    user does, with Ctrl-C, would wait on a command that cannot hear it."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 VENV_BIN = Path(sys.executable).parent
 FIELD_MANAGER = "cyclops-e2e"
