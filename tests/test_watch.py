@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 import tests.replay
-from kubectl_cyclops import details, evaluate, informer
+from kubectl_cyclops import details, evaluate, informer, relations
 from kubectl_cyclops.discovery import Resource
 from kubectl_cyclops.fieldmaps import FieldMaps
 from kubectl_cyclops.informer import FULL_COLLECTION, INTERVAL
@@ -158,9 +158,19 @@ def test_a_burst_to_one_of_500_jobs_evaluates_only_that_job_again(replay, monkey
 def test_a_burst_to_the_pod_of_one_of_100_jobs_assembles_only_that_job_again(replay, monkeypatch) -> None:
     """wait-pods-of-one: 100 Jobs run to completion; the pod of one of them changes twenty times. A change to a
     related object is traced to the parents it concerns (tracing.Trace): after the first collection, only the
-    Job that pod belongs to is joined and evaluated again, and printed."""
+    Job that pod belongs to is joined and evaluated again, and printed. Its pod is found in the store's index
+    by the Job's uid label: only the first collection passes over every pod to join them."""
     built = assemblies(monkeypatch)
+    passes: list[int] = []
+    by_label = relations._by_label
+
+    def counted(objects, wanted):  # type: ignore[no-untyped-def]
+        passes.append(len(objects))
+        return by_label(objects, wanted)
+
+    monkeypatch.setattr(relations, "_by_label", counted)
     later = burst_printed(replay, "wait-pods-of-one", "rec-pods", 100)
+    assert passes == [100], passes
     assert {d["name"] for d in later} == {"ran-042"}, "then only the Job whose pod changed"
     assert [p["name"][: len("ran-042-")] for p in later[-1]["related"]["pods"]] == ["ran-042-"], "with its pod"
     assert len(built[0]) == 100

@@ -200,3 +200,128 @@ def test_a_relist_keeps_the_objects_it_already_holds_at_the_same_version() -> No
     [listed] = reflector.answer()["items"]
     assert listed is not held
     assert listed == LISTING["items"][0], "another version: the one listed"
+
+
+def test_a_store_answers_as_a_list_would_in_the_servers_order_as_objects_come_and_go() -> None:
+    """The answer is kept in the server's order (namespace, then name) as events add, change and delete objects,
+    without sorting the store at every answer; an answer already given does not change afterwards."""
+    reflector = informer.Reflector(StagedApi([]), SCOPE, clock=Paused())
+    reflector.list()
+    job = EVENTS[-1]["object"]
+
+    def named(name: str, namespace: str = job["metadata"]["namespace"]) -> dict:
+        return {**job, "metadata": {**job["metadata"], "name": name, "namespace": namespace}}
+
+    before = reflector.answer()["items"]
+    for name, namespace in [("m", "b"), ("a", "b"), ("z", "a"), ("zz", "b"), ("b", "b")]:
+        reflector.apply({"type": "ADDED", "object": named(name, namespace)}, reflector.generation)
+    changed = named("m", "b")
+    reflector.apply({"type": "MODIFIED", "object": changed}, reflector.generation)
+    reflector.apply({"type": "DELETED", "object": named("zz", "b")}, reflector.generation)
+    reflector.apply({"type": "DELETED", "object": named("never-there", "b")}, reflector.generation)
+    items = reflector.answer()["items"]
+    keys = [informer.store_key(o) for o in items]
+    assert keys == sorted(reflector.items) == sorted({*keys, ("a", "z"), ("b", "a"), ("b", "b"), ("b", "m")})
+    assert next(o for o in items if o["metadata"]["name"] == "m") is changed, "the changed object, in its place"
+    assert [informer.store_key(o) for o in before] == [informer.store_key(LISTING["items"][0])], "as given"
+
+
+def test_a_store_indexes_its_objects_by_a_label_and_a_reader_keeps_the_index_it_was_answered_with() -> None:
+    """Once asked to (a reader that joins a Job's pods by the Job's uid), a store answers with its objects
+    indexed by the label: what a pass over the answer would give, kept up to date as pods come, change their
+    label and go, and relisted. An index already handed out stays as the store was when it answered."""
+    from kubectl_cyclops.relations import BY_LABEL, _by_label
+
+    recorded = load("wait-pods-of-one")
+    pods_list = next(k for k in recorded["phases"][0] if "/pods?" in k)
+    pods = recorded["phases"][0][pods_list]["body"]["items"]
+    label = "batch.kubernetes.io/controller-uid"
+
+    class Listed(StagedApi):
+        def get(self, path: str, params: dict | None = None, accept: str | None = None) -> dict:
+            return {"metadata": {"resourceVersion": "1"}, "items": copy.deepcopy(pods[:40])}
+
+    reflector = informer.Reflector(Listed([]), SCOPE, clock=Paused())
+    reflector.list()
+    assert BY_LABEL not in reflector.answer(), "not indexed unless asked"
+    reflector.index_labels(label)
+
+    def as_answered() -> tuple[dict, dict]:
+        answer = reflector.answer()
+        index = answer[BY_LABEL][label]
+        shown = {value: sorted(informer.store_key(o) for o in found.values()) for value, found in index.items()}
+        expected = {
+            v: sorted(map(informer.store_key, found))
+            for (_, v), found in _by_label(
+                answer["items"], {(label, o["metadata"]["labels"][label]) for o in pods}
+            ).items()
+        }
+        assert shown == expected
+        for found in index.values():  # the very objects the answer holds
+            assert all(any(o is a for a in answer["items"]) for o in found.values())
+        return index, shown
+
+    first, first_shown = as_answered()
+    moved = copy.deepcopy(pods[1])
+    moved["metadata"]["labels"][label] = pods[0]["metadata"]["labels"][label]  # now the other Job's uid
+    moved["metadata"]["resourceVersion"] += "0"
+    steps = [{"type": "ADDED", "object": p} for p in pods[40:60]]
+    steps += [{"type": "MODIFIED", "object": moved}]
+    steps += [{"type": "DELETED", "object": p} for p in pods[2:10]]
+    unlabelled = copy.deepcopy(pods[12])
+    del unlabelled["metadata"]["labels"][label]
+    unlabelled["metadata"]["resourceVersion"] += "0"
+    steps += [{"type": "MODIFIED", "object": unlabelled}]
+    for step in steps:
+        reflector.apply(step, reflector.generation)
+        as_answered()
+    assert {v: sorted(map(informer.store_key, f.values())) for v, f in first.items()} == first_shown, "as answered"
+    assert informer.store_key(moved) in {
+        informer.store_key(o) for o in as_answered()[0][moved["metadata"]["labels"][label]].values()
+    }
+    reflector.list()
+    assert as_answered()[1] == {
+        v: sorted(map(informer.store_key, f))
+        for (_, v), f in _by_label(pods[:40], {(label, o["metadata"]["labels"][label]) for o in pods}).items()
+    }, "listed again: indexed afresh"
+
+
+def test_a_long_list_holds_one_page_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store (re)listed page by page does not hold a page while the next is read and decoded: the objects of
+    a page that the store does not keep are freed first (at the end of a wait, every store is listed again, and
+    a page of 500 pods is several megabytes)."""
+    import weakref
+
+    from kubectl_cyclops import paging
+    from tests.record import PAGED
+
+    recorded = load("list-jobs-paged")["phases"][0]
+    pages = {k.split("?", 1)[1]: a["body"] for k, a in recorded.items() if "/jobs?" in k}
+
+    class Page(dict):  # a decoded page, which (unlike a dict) can be watched going away
+        pass
+
+    class Paged(StagedApi):
+        def __init__(self) -> None:
+            super().__init__([])
+            self.given: list[weakref.ref] = []
+            self.held: list[bool] = []
+
+        def get(self, path: str, params: dict | None = None, accept: str | None = None) -> dict:
+            self.held.append(any(ref() is not None for ref in self.given))
+            query = "&".join(f"{k}={v}" for k, v in sorted((params or {}).items()))
+            page = Page(copy.deepcopy(pages[query]))
+            self.given.append(weakref.ref(page))
+            return page
+
+    monkeypatch.setattr(paging, "PAGE_SIZE", PAGED)
+    api = Paged()
+    scope = ListScope("/apis/batch/v1/namespaces/rec/jobs")
+    reflector = informer.Reflector(api, scope, clock=Paused())
+    reflector.list()
+    assert len(api.held) == len(pages) == 3
+    assert api.held == [False] * 3, "no page held while the next was read"
+    assert len(reflector.items) == sum(len(p["items"]) for p in pages.values())
+    assert [o["metadata"]["name"] for o in reflector.answer()["items"]] == sorted(
+        o["metadata"]["name"] for p in pages.values() for o in p["items"]
+    )

@@ -8,7 +8,11 @@
 2. `CachedApi` answers the collector (details.py) from the stores: a list from
    its scope's store, an object from a store of that one name. A scope asked
    for the first time (a claim that appears, the first pod of a Job) is listed
-   and watched then; after that no change costs a request.
+   and watched then; after that no change costs a request. A store whose
+   objects a reader joins to their parents by a label (a Job's pods, by the
+   Job's uid) also keeps them indexed by that label, as client-go's Indexers
+   do, and answers with the index as it was: a lookup per parent rather than
+   a pass over every object at every collection.
 3. `Informer.changes()` is the work queue: reflectors put the scopes that
    changed on it, and it coalesces bursts so the caller re-evaluates at most
    once per INTERVAL, whatever the event rate. It also returns every RESYNC
@@ -38,6 +42,7 @@ place, so replayed streams are stepped through rather than raced).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import gc
 import queue
@@ -51,7 +56,7 @@ from . import errors
 from .fieldmaps import FieldMaps
 from .kube import JSON, Api
 from .paging import list_pages, resource_version
-from .relations import ListScope
+from .relations import BY_LABEL, ListScope
 from .tracing import store_key
 
 WATCH_SECONDS = 300
@@ -105,6 +110,59 @@ def without_managed_fields(obj: JSON) -> JSON:
     return obj
 
 
+Key = tuple[str, str]  # an object's key in a store: namespace ("" for none), name
+
+
+def _label(obj: JSON | None, label: str) -> str | None:
+    labels = None if obj is None else (obj.get("metadata") or {}).get("labels")
+    value = labels.get(label) if isinstance(labels, dict) else None
+    return value if isinstance(value, str) else None
+
+
+class _LabelIndex:
+    """A store's objects by the value of one label (client-go's Indexers), for readers that join objects to
+    their parents by a label (a Job's pods by the Job's uid): a lookup instead of a pass over every object of
+    the store at every answer.
+
+    A reader keeps the index it was answered with (`snapshot`) while events go on changing the store: a part
+    of the index handed out is copied before it changes, the first time after each answer (copy on write)."""
+
+    def __init__(self, label: str, items: dict[Key, JSON]) -> None:
+        self.label = label
+        self.values: dict[str, dict[Key, JSON]] = {}
+        self.answers = 0  # snapshots handed out
+        self._own = 0  # `values` is this index's own since that many snapshots were handed out
+        self._owned: dict[str, int] = {}  # the same for each value's objects
+        for key, obj in items.items():
+            self.put(key, None, obj)
+
+    def _objects(self, value: str) -> dict[Key, JSON]:
+        """The value's objects by key, to be changed: copied first if a snapshot shares them."""
+        if self._own != self.answers:
+            self.values, self._own = dict(self.values), self.answers
+        found = self.values.get(value)
+        if found is None or self._owned.get(value) != self.answers:
+            found = self.values[value] = {} if found is None else dict(found)
+            self._owned[value] = self.answers
+        return found
+
+    def put(self, key: Key, old: JSON | None, new: JSON | None) -> None:
+        """An object changed from `old` to `new` (None: absent)."""
+        before, after = _label(old, self.label), _label(new, self.label)
+        if before is not None and before != after:
+            objects = self._objects(before)
+            objects.pop(key, None)
+            if not objects:
+                del self.values[before], self._owned[before]
+        if after is not None and new is not None:
+            self._objects(after)[key] = new
+
+    def snapshot(self) -> dict[str, dict[Key, JSON]]:
+        """The index as it is now, for a reader (which does not change it); changes from now on copy."""
+        self.answers += 1
+        return self.values
+
+
 def _number(version: str) -> int | None:
     """A resourceVersion as the number etcd gives it; None for one that is not (the API calls them opaque)."""
     return int(version) if version.isdigit() else None
@@ -124,8 +182,12 @@ class Reflector:
         self.api, self.scope, self.backoff = api, scope, backoff
         self.clock = clock or globals()["clock"]
         self.transform = transform or (lambda obj: obj)  # what is kept of each object (client-go's SetTransform)
-        self.items: dict[tuple[str, str], JSON] = {}
-        self._order: list[tuple[str, str]] | None = None  # the keys sorted, while none is added or removed
+        self.items: dict[Key, JSON] = {}
+        self._indexes: dict[str, _LabelIndex] = {}  # by label: the readers that asked for them (index_labels)
+        # The keys in the server's order, and the objects in that order: what a LIST answers, kept in place as
+        # events come, so that an answer is a copy of a list rather than a pass over the store.
+        self._keys: list[Key] = []
+        self._answer: list[JSON] = []
         self.version = ""
         self.generation = 0  # one per list: a watch from before the latest list stops and starts again after it
         self.newest: int | None = None  # the newest version of a watch event applied (not of a list)
@@ -156,8 +218,17 @@ class Reflector:
                     old if old is not None and resource_version(old) == resource_version(obj) else self.transform(obj)
                 )
             version = resource_version(page)
+            del page  # the next page is read without this one held (the objects not kept are freed)
+        keys = sorted(items)
         with self.lock:
-            self.items, self.version, self._order = items, version, None
+            labels = list(self._indexes)
+        indexes = {label: _LabelIndex(label, items) for label in labels}
+        with self.lock:
+            self.items, self.version = items, version
+            self._keys, self._answer = keys, [items[k] for k in keys]
+            self._indexes = {**self._indexes, **indexes}  # one asked for meanwhile is of the old items: rebuilt
+            for label in self._indexes.keys() - indexes.keys():
+                self._indexes[label] = _LabelIndex(label, items)
             self.generation += 1
             self.touched, self.sequence, self.floor = {}, 0, 0
 
@@ -188,10 +259,16 @@ class Reflector:
     def answer(self) -> JSON:
         """What a LIST of the scope would answer now: every item, ordered as the server orders them."""
         with self.lock:
-            if self._order is None:
-                self._order = sorted(self.items)
-            items = [self.items[k] for k in self._order]
-            return {"metadata": {"resourceVersion": self.version}, "items": items}
+            found: JSON = {"metadata": {"resourceVersion": self.version}, "items": list(self._answer)}
+            if self._indexes:
+                found[BY_LABEL] = {label: index.snapshot() for label, index in self._indexes.items()}
+            return found
+
+    def index_labels(self, label: str) -> None:
+        """Index the store's objects by `label` from now on: answers carry the index (relations.BY_LABEL)."""
+        with self.lock:
+            if label not in self._indexes:
+                self._indexes[label] = _LabelIndex(label, self.items)
 
     def apply(self, event: JSON, generation: int) -> bool | None:
         """One watch event into the store; True when an object changed, False for a bookmark, and None
@@ -204,13 +281,22 @@ class Reflector:
             if event.get("type") == "BOOKMARK":
                 return False
             key = store_key(obj)
+            place = bisect.bisect_left(self._keys, key)
+            there = place < len(self._keys) and self._keys[place] == key
+            old = self.items.get(key)
             if event.get("type") == "DELETED":
-                self.items.pop(key, None)
-                self._order = None
+                new = None
+                if there:
+                    del self.items[key], self._keys[place], self._answer[place]
             else:
-                if key not in self.items:
-                    self._order = None
-                self.items[key] = self.transform(obj)
+                new = self.items[key] = self.transform(obj)
+                if there:
+                    self._answer[place] = new
+                else:
+                    self._keys.insert(place, key)
+                    self._answer.insert(place, new)
+            for index in self._indexes.values():
+                index.put(key, old, new)
             self._touch(key)
             number = _number(self.version)
             if number is not None:
@@ -421,6 +507,10 @@ class CachedApi:
         if not found["items"]:
             raise errors.NotFoundError(f'"{name}" not found')
         return dict(found["items"][0])
+
+    def index_labels(self, scope: ListScope, label: str) -> None:
+        """Answer the scope's lists with its objects indexed by `label` from now on (relations.LabelIndexes)."""
+        self.informer.reflector(scope).index_labels(label)
 
     def marks(self) -> dict[ListScope, tuple[int, int]]:
         """Where each store is now (Reflector.mark)."""

@@ -60,8 +60,9 @@ def list_pages(api: Api, path: str, params: dict[str, Any] | None = None) -> Ite
             page[WARNINGS] = [warning]
         if items:
             after = _key(items[-1])
-        yield page
         token = (page.get("metadata") or {}).get("continue")
+        yield page
+        del page, items  # not held while the next page is read: a long list holds one page at a time
         if not token:
             return
         params = {k: v for k, v in params.items() if k not in _SNAPSHOT}  # the token names the snapshot

@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from . import errors, selectors
 from .discovery import Discovery, Resource
@@ -33,6 +33,16 @@ from .kube import Api
 from .paging import list_all
 
 JSON = dict[str, Any]
+# In a list answered from an informer's store: its objects by the value of each label the store indexes
+# (label -> value -> objects by store key), as the store was when it answered (LabelIndexes).
+BY_LABEL = "cyclops.byLabel"
+
+
+@runtime_checkable
+class LabelIndexes(Protocol):
+    """An Api whose lists come from stores that can index their objects by a label (informer.CachedApi)."""
+
+    def index_labels(self, scope: ListScope, label: str) -> None: ...
 
 
 class ListScope(NamedTuple):
@@ -324,11 +334,20 @@ class Related:
                 namespace = _meta(parent).get("namespace")
                 found = Found(relation, resource)
                 if namespace in scopes and selectors.to_query(selector):
-                    items = self._list(scopes[namespace], relation.name).result().get("items") or []
+                    listing = self._list(scopes[namespace], relation.name).result()
+                    items = listing.get("items") or []
                     if claim:  # only the objects with the label value the selector requires
-                        if namespace not in indexes:
-                            indexes[namespace] = _by_label(items, wanted)
-                        items = indexes[namespace].get(claim[0], [])
+                        label, value = claim[0]
+                        indexed = (listing.get(BY_LABEL) or {}).get(label)
+                        if indexed is not None:  # the store's index, as it answered
+                            items = list((indexed.get(value) or {}).values())
+                        else:
+                            if namespace not in indexes:
+                                indexes[namespace] = _by_label(items, wanted)
+                                if isinstance(self.api, LabelIndexes):  # the next answers come indexed
+                                    for key in {k for k, _ in wanted}:
+                                        self.api.index_labels(scopes[namespace], key)
+                            items = indexes[namespace].get(claim[0], [])
                     found.objects = _by_name([o for o in items if selectors.matches(selector, _meta(o).get("labels"))])
                 out.append(found)
             return out
