@@ -328,14 +328,14 @@ def _wait_kind(goal: str, seconds: float, timeout: str, output: str, junit: str 
     from . import render
     from . import wait as waiting
     from .details import Kept
-    from .informer import informing
+    from .informer import JUDGING_INTERVAL, informing
     from .selection import now, select, with_events
 
     tables = output in ("table", "wide")
     sel = select(**target)
     sel.kept = Kept(judging=True)
     started = time.monotonic()
-    with informing(sel.api, sel.maps) as informer:
+    with informing(sel.api, sel.maps, JUDGING_INTERVAL) as informer:
         outcome = waiting.wait(informer, lambda api: list(sel.collect(api)), goal, seconds)
         newest = informer.newest()
     summarized = outcome.result == "met" and (goal == "deleted" or tables)
@@ -372,7 +372,7 @@ def _wait_manifests(
     from . import render
     from . import wait as waiting
     from .details import Kept
-    from .informer import informing
+    from .informer import JUDGING_INTERVAL, informing
     from .manifests import read as read_manifests
     from .selection import now, select_manifests, with_events
 
@@ -384,7 +384,7 @@ def _wait_manifests(
     options = {k: v for k, v in target.items() if k not in ("kind", "name", "all_namespaces", "selector")}
     fleet = select_manifests(named, **options)
     fleet.kept = Kept(judging=True)
-    with informing(fleet.api, fleet.maps) as informer:
+    with informing(fleet.api, fleet.maps, JUDGING_INTERVAL) as informer:
         tally = waiting.wait_all(
             informer, lambda api: [(t.label, t.namespace, d) for t, d in fleet.collect(api)], goal, seconds
         )

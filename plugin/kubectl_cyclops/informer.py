@@ -15,7 +15,8 @@
    a pass over every object at every collection.
 3. `Informer.changes()` is the work queue: reflectors put the scopes that
    changed on it, and it coalesces bursts so the caller re-evaluates at most
-   once per INTERVAL, whatever the event rate. It also returns every RESYNC
+   once per interval (INTERVAL; JUDGING_INTERVAL for `wait`), whatever the
+   event rate. It also returns every RESYNC
    seconds, so rules that read the clock (`olderThan`) are re-evaluated.
    Watches of newly listed scopes start there too, so one evaluation reads
    the lists as they were answered.
@@ -61,7 +62,11 @@ from .tracing import store_key
 
 WATCH_SECONDS = 300
 RETRIES = 5  # consecutive failed reconnects before a dropped watch ends the command
-INTERVAL = 0.25  # at most one re-evaluation per interval
+INTERVAL = 0.25  # at most one re-evaluation per interval (`--watch`: what a person sees change)
+# `wait`'s: a verdict, not a display, so bursts are coalesced over a second (kstatus's pollers look every
+# two). A change after a quiet second is still taken at once; while objects keep changing, each is judged
+# once per second, in its newest state, rather than once per state it went through.
+JUDGING_INTERVAL = 1.0
 RESYNC = 5.0  # re-evaluate at least this often, for rules that compare a time with now
 SHORT_WATCH = 1.0  # a watch the server ends this soon with no event is a failure (client-go's "very short watch")
 _PAGING = ("limit", "continue")
@@ -352,15 +357,22 @@ class Reflector:
 class Informer:
     """Reflectors by scope, their work queue, and the CachedApi that reads them."""
 
-    def __init__(self, api: Api, backoff: float = 0.5, transform: Callable[[JSON], JSON] | None = None) -> None:
+    def __init__(
+        self,
+        api: Api,
+        backoff: float = 0.5,
+        transform: Callable[[JSON], JSON] | None = None,
+        interval: float = INTERVAL,
+    ) -> None:
         self.api, self.backoff, self.clock, self.transform = api, backoff, clock, transform
+        self.interval = interval
         self.stop = threading.Event()
         self.queue: queue.Queue[Any] = queue.Queue()
         self.reflectors: dict[ListScope, Reflector] = {}
         self.lock = threading.Lock()
         self.cached = CachedApi(self)
         self._error: BaseException | None = None
-        self._last = -INTERVAL
+        self._last = -interval
         self._unwatched: list[Reflector] = []  # listed, watched from the next changes() on
         self._thresholds = gc.get_threshold()
         self._swept = 0.0  # when the last full collection ran
@@ -420,7 +432,7 @@ class Informer:
     def changes(self, timeout: float | None = None) -> bool:
         """Block until something changed (True), RESYNC or `timeout` passed (False); coalesce a burst.
 
-        A change is returned no sooner than INTERVAL after the previous return, and every
+        A change is returned no sooner than `interval` after the previous return, and every
         change queued by then is taken with it. An error from a watch is raised after the
         changes queued before it were returned.
         """
@@ -439,7 +451,7 @@ class Informer:
             return False
         if isinstance(item, BaseException):
             raise item
-        for item in self.clock.gather(self.queue, max(self.clock.now(), self._last + INTERVAL)):
+        for item in self.clock.gather(self.queue, max(self.clock.now(), self._last + self.interval)):
             if isinstance(item, BaseException):
                 self._error = item
                 break
@@ -472,9 +484,9 @@ class Informer:
         return True
 
 
-def informing(api: Api, maps: FieldMaps) -> Informer:
+def informing(api: Api, maps: FieldMaps, interval: float = INTERVAL) -> Informer:
     """The informer of `--watch` and `wait`: its stores drop managedFields unless a map mentions them."""
-    return Informer(api, transform=None if maps.mention("managedFields") else without_managed_fields)
+    return Informer(api, transform=None if maps.mention("managedFields") else without_managed_fields, interval=interval)
 
 
 def _split(path: str) -> tuple[str, str | None]:
