@@ -214,9 +214,9 @@ class ReplayTransport:
         watching = params.get("watch") == "true"
         with self._lock:
             self.requests.append(("WATCH " if watching else "") + k + _newer(params))
-        if watching:
-            with self._lock:
+            if watching:
                 self._watched.add(k)
+        if watching:
             return Answer(200, b"", self._watch(k, _version_of(params.get("resourceVersion"))))
         if k not in self.answers:
             raise AssertionError(f"unrecorded request {k}")

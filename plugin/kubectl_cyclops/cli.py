@@ -390,8 +390,8 @@ def _wait_manifests(
         )
         newest = informer.newest()
     if junit or output in ("json", "yaml") or tally.result != "met":  # details to show: with their events
-        present = [e for e in tally.entries if e.details is not None]
-        for e, d in zip(present, with_events(fleet, [e.details for e in present if e.details], newest), strict=True):
+        present = [(e, e.details) for e in tally.entries if e.details is not None]
+        for (e, _), d in zip(present, with_events(fleet, [d for _, d in present], newest), strict=True):
             e.details = d
     at = now()
     if junit:
