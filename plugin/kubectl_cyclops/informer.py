@@ -231,9 +231,8 @@ class Reflector:
         with self.lock:
             self.items, self.version = items, version
             self._keys, self._answer = keys, [items[k] for k in keys]
-            self._indexes = {**self._indexes, **indexes}  # one asked for meanwhile is of the old items: rebuilt
-            for label in self._indexes.keys() - indexes.keys():
-                self._indexes[label] = _LabelIndex(label, items)
+            # one asked for meanwhile was built from the old items: built again
+            self._indexes = {label: indexes.get(label) or _LabelIndex(label, items) for label in self._indexes}
             self.generation += 1
             self.touched, self.sequence, self.floor = {}, 0, 0
 
