@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 import tests.replay
-from kubectl_cyclops import details, evaluate, informer, relations
+from kubectl_cyclops import details, evaluate, events, informer, relations
 from kubectl_cyclops.discovery import Resource
 from kubectl_cyclops.fieldmaps import FieldMaps
 from kubectl_cyclops.informer import FULL_COLLECTION, INTERVAL
@@ -176,6 +176,30 @@ def test_a_burst_to_the_pod_of_one_of_100_jobs_assembles_only_that_job_again(rep
     assert len(built[0]) == 100
     assert len(built) > 1
     assert built[1:] == [["ran-042"]] * (len(built) - 1), built[1:]
+
+
+def test_a_burst_to_one_pod_decodes_only_the_states_a_collection_reads(replay, monkeypatch) -> None:
+    """wait-pods-of-one, its burst of twenty changes to one pod: the stores keep each event as sent and decode
+    an object only when a collection reads it (events.py), so the states a newer one replaced before the next
+    collection are never decoded. The output is the same (the test above)."""
+    stream = load("wait-pods-of-one")["streams"][
+        "GET /api/v1/namespaces/rec-pods/pods?labelSelector=batch.kubernetes.io/controller-uid"
+    ]
+    sent = [e["object"]["metadata"]["name"] for e in stream]
+    decoded: list[str] = []
+    read = events.Deferred.object
+
+    def counted(self):  # type: ignore[no-untyped-def]
+        decoded.append(self.key[1])
+        return read(self)
+
+    monkeypatch.setattr(events.Deferred, "object", counted)
+    built = assemblies(monkeypatch)
+    burst_printed(replay, "wait-pods-of-one", "rec-pods", 100)
+    (pod,) = set(sent)
+    assert len(sent) == 20
+    assert 1 <= decoded.count(pod) <= len(built) - 1 < len(sent), (decoded, len(built))
+    assert set(decoded) == {pod}
 
 
 def test_kept_details_follow_the_parents_not_their_places_in_the_list() -> None:

@@ -54,6 +54,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import errors
+from .events import Deferred
 from .fieldmaps import FieldMaps
 from .kube import JSON, Api
 from .paging import list_pages, resource_version
@@ -193,6 +194,7 @@ class Reflector:
         # events come, so that an answer is a copy of a list rather than a pass over the store.
         self._keys: list[Key] = []
         self._answer: list[JSON] = []
+        self._pending: dict[Key, Deferred] = {}  # by key: the newest event of an object, not decoded yet
         self.version = ""
         self.generation = 0  # one per list: a watch from before the latest list stops and starts again after it
         self.newest: int | None = None  # the newest version of a watch event applied (not of a list)
@@ -231,6 +233,7 @@ class Reflector:
         with self.lock:
             self.items, self.version = items, version
             self._keys, self._answer = keys, [items[k] for k in keys]
+            self._pending = {}  # events the list has superseded
             # one asked for meanwhile was built from the old items: built again
             self._indexes = {label: indexes.get(label) or _LabelIndex(label, items) for label in self._indexes}
             self.generation += 1
@@ -245,6 +248,7 @@ class Reflector:
         """The objects changed since `mark` by key, as they are now (None: deleted), and the mark of now; None
         for the objects when the store was listed again since, or the changes were forgotten."""
         with self.lock:
+            self._settle()
             now = self.generation, self.sequence
             if mark[0] != self.generation or mark[1] < self.floor:
                 return now, None
@@ -263,6 +267,7 @@ class Reflector:
     def answer(self) -> JSON:
         """What a LIST of the scope would answer now: every item, ordered as the server orders them."""
         with self.lock:
+            self._settle()
             found: JSON = {"metadata": {"resourceVersion": self.version}, "items": list(self._answer)}
             if self._indexes:
                 found[BY_LABEL] = {label: index.snapshot() for label, index in self._indexes.items()}
@@ -271,41 +276,64 @@ class Reflector:
     def index_labels(self, label: str) -> None:
         """Index the store's objects by `label` from now on: answers carry the index (relations.BY_LABEL)."""
         with self.lock:
+            self._settle()
             if label not in self._indexes:
                 self._indexes[label] = _LabelIndex(label, self.items)
 
-    def apply(self, event: JSON, generation: int) -> bool | None:
+    def apply(self, event: JSON | Deferred, generation: int) -> bool | None:
         """One watch event into the store; True when an object changed, False for a bookmark, and None
-        (nothing applied) when the store was listed again since the watch began."""
-        obj = event.get("object") or {}
+        (nothing applied) when the store was listed again since the watch began. An event whose object is
+        not decoded yet (events.Deferred) is kept as it came, until a reader needs the store (`_settle`)."""
+        obj: JSON = {}
+        if isinstance(event, Deferred):
+            later: Deferred | None = event
+            kind, key, version = event.type, event.key, event.version
+        else:
+            later, kind, obj = None, str(event.get("type")), event.get("object") or {}
+            key, version = store_key(obj), resource_version(obj)
         with self.lock:
             if generation != self.generation:
                 return None
-            self.version = resource_version(obj) or self.version
-            if event.get("type") == "BOOKMARK":
+            self.version = version or self.version
+            if kind == "BOOKMARK":
                 return False
-            key = store_key(obj)
-            place = bisect.bisect_left(self._keys, key)
-            there = place < len(self._keys) and self._keys[place] == key
-            old = self.items.get(key)
-            if event.get("type") == "DELETED":
-                new = None
-                if there:
-                    del self.items[key], self._keys[place], self._answer[place]
+            if later is not None and kind != "DELETED":
+                self._pending[key] = later
             else:
-                new = self.items[key] = self.transform(obj)
-                if there:
-                    self._answer[place] = new
-                else:
-                    self._keys.insert(place, key)
-                    self._answer.insert(place, new)
-            for index in self._indexes.values():
-                index.put(key, old, new)
+                self._pending.pop(key, None)
+                self._put(key, None if kind == "DELETED" else self.transform(obj))
             self._touch(key)
             number = _number(self.version)
             if number is not None:
                 self.newest = max(self.newest or 0, number)
         return True
+
+    def _put(self, key: Key, new: JSON | None) -> None:
+        """The object of `key` is now `new` (None: deleted), the lock held: in the store, its order and its
+        label indexes."""
+        place = bisect.bisect_left(self._keys, key)
+        there = place < len(self._keys) and self._keys[place] == key
+        old = self.items.get(key)
+        if new is None:
+            if there:
+                del self.items[key], self._keys[place], self._answer[place]
+        else:
+            self.items[key] = new
+            if there:
+                self._answer[place] = new
+            else:
+                self._keys.insert(place, key)
+                self._answer.insert(place, new)
+        for index in self._indexes.values():
+            index.put(key, old, new)
+
+    def _settle(self) -> None:
+        """Decode the newest event of each object changed since the last read (the lock held): the store is
+        then as a reader needs it. Events a newer one replaced meanwhile were never decoded."""
+        if self._pending:
+            pending, self._pending = self._pending, {}
+            for key, event in pending.items():
+                self._put(key, self.transform(event.object()))
 
     def _touch(self, key: tuple[str, str]) -> None:
         """Note a change (the lock held): the key moves to the newest end; the oldest are forgotten once there
