@@ -6,9 +6,12 @@ import json
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubectl_cyclops import events
-from tests.replay import load, scenarios
+from kubectl_cyclops.kube import KubeApi
+from tests.replay import Answer, load, scenarios
 
 
 def recorded_events() -> list[dict]:
@@ -74,3 +77,24 @@ def test_a_secret_an_error_and_what_is_not_an_object_event_are_decoded_at_once()
         b"not json",
     ]:
         assert events.deferred(line) is None, line[:80]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_a_watch_reads_the_same_events_however_its_body_is_cut_into_reads(data) -> None:
+    """KubeApi.watch over a recorded stream cut into reads at any places (blank lines between some events,
+    as keep-alive newlines): every event once, in order, decoded as sent, whether it came in one read or in
+    several pieces."""
+    recorded = load("wait-job-complete")["streams"]
+    sent = [e for stream in recorded.values() for e in stream]
+    lines = [orjson.dumps(e) + b"\n" + (b"\n" if data.draw(st.booleans()) else b"") for e in sent]
+    body = b"".join(lines)
+    braces = [i for i in range(1, len(body)) if body[i : i + 1] == b"{"]  # a piece that looks like an event
+    places = st.one_of(st.integers(1, len(body) - 1), st.sampled_from(braces))
+    cuts = sorted(data.draw(st.sets(places, max_size=12)))
+    pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+    if data.draw(st.booleans()):  # as the server flushes them: a read per event
+        pieces = lines
+    api = KubeApi("https://127.0.0.1:6443", "default", lambda *_: Answer(200, b"", iter(pieces)))
+    got = [e if isinstance(e, dict) else {"type": e.type, "object": e.object()} for e in api.watch("/x", {})]
+    assert got == sent
