@@ -271,7 +271,8 @@ def test_while_an_informer_runs_full_collections_run_once_a_minute_not_by_cpytho
     """The stores hold thousands of acyclic objects, which CPython's own rule would have the cycle collector walk
     every few seconds under a steady stream of events: while the informer runs, that rule is off (the
     full-collection threshold is out of reach) and a full collection runs every FULL_COLLECTION seconds of the
-    informer's clock instead; young collections stay as they were, and every threshold is restored after."""
+    informer's clock instead; young collections run after YOUNG_COLLECTION new objects, not 700, and every
+    threshold is restored after."""
     events = sum(len(e) for e in load("wait-job-burst")["streams"].values())
     monkeypatch.setattr(tests.replay, "PACE", 3.5 * FULL_COLLECTION / events)  # the burst spans 3.5 minutes
     full: list[tuple[int, int, int]] = []
@@ -280,5 +281,6 @@ def test_while_an_informer_runs_full_collections_run_once_a_minute_not_by_cpytho
     result, _ = replay("wait-job-burst", "-o", "json", argv=watch("wait-job-burst", "burst"), interrupt=True)
     assert result.exit_code == 0, result.stderr
     assert len(full) == 3, full
-    assert all(t == (before[0], before[1], informer._NEVER) for t in full), full
+    assert all(t == (informer.YOUNG_COLLECTION, before[1], informer._NEVER) for t in full), full
+    assert before[0] < informer.YOUNG_COLLECTION
     assert gc.get_threshold() == before
