@@ -12,9 +12,10 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
-from kubectl_cyclops import errors, informer
+from kubectl_cyclops import errors, events, informer
 from kubectl_cyclops.relations import ListScope
 from tests.replay import Simulation, load
 
@@ -224,6 +225,34 @@ def test_a_store_answers_as_a_list_would_in_the_servers_order_as_objects_come_an
     assert keys == sorted(reflector.items) == sorted({*keys, ("a", "z"), ("b", "a"), ("b", "b"), ("b", "m")})
     assert next(o for o in items if o["metadata"]["name"] == "m") is changed, "the changed object, in its place"
     assert [informer.store_key(o) for o in before] == [informer.store_key(LISTING["items"][0])], "as given"
+
+
+def test_a_relist_drops_the_events_it_superseded_before_they_were_decoded(monkeypatch) -> None:
+    """An event kept undecoded (events.Deferred) until a reader needs the store is dropped by a relist that
+    came meanwhile: a reader then sees the object as listed, and the superseded event is never decoded. Without
+    a relist, the reader sees the event's object."""
+    decoded: list[tuple[str, str]] = []
+    read = events.Deferred.object
+    monkeypatch.setattr(events.Deferred, "object", lambda self: decoded.append(self.key) or read(self))
+    last = EVENTS[-1]
+    assert informer.store_key(last["object"]) == informer.store_key(LISTING["items"][0])
+    assert rv(last) != LISTING["items"][0]["metadata"]["resourceVersion"]
+
+    def kept_then_read(relist: bool) -> dict:
+        reflector = informer.Reflector(StagedApi([]), SCOPE, clock=Paused())
+        reflector.list()
+        event = events.deferred(orjson.dumps(last))
+        assert event is not None
+        assert reflector.apply(event, reflector.generation) is True
+        if relist:
+            reflector.list()
+        [obj] = reflector.answer()["items"]
+        return obj
+
+    assert kept_then_read(relist=True) == LISTING["items"][0]
+    assert decoded == []
+    assert kept_then_read(relist=False) == last["object"]
+    assert decoded == [informer.store_key(last["object"])]
 
 
 def test_a_store_indexes_its_objects_by_a_label_and_a_reader_keeps_the_index_it_was_answered_with() -> None:
