@@ -36,9 +36,9 @@
    quarter of the heap), a steady stream of events starts a full collection
    every few seconds, and each walks every stored object. Young collections,
    which free the cycles a collection makes, run after YOUNG_COLLECTION new
-   objects rather than CPython's 700: decoding one pod makes a few hundred,
-   nearly all of which live on in a store, and a young collection that finds
-   nothing to free is a cost that scales with their number.
+   objects rather than CPython's 700: decoding one pod makes dozens of dicts
+   and lists, nearly all of which live on in a store, and a young collection
+   that finds nothing to free is a cost that scales with their number.
 
 Time goes through `clock` (real time here; tests put a simulated clock in its
 place, so replayed streams are stepped through rather than raced).
