@@ -9,6 +9,7 @@ A kept-alive connection the server closed meanwhile gets one fresh try.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -19,6 +20,10 @@ from .kubeconfig import Target
 JSON = dict[str, Any]
 CONNECT_TIMEOUT = 10.0  # TCP connect plus TLS handshake, as kubectl's 10 s TLS handshake timeout
 STREAM_READ = 1 << 16  # the most a watch's body is read at once
+# After a watch's body was read up to what had come, the pause before it is read again (below 0.25 s, the
+# interval at which --watch shows changes): the events that come meanwhile are read together.
+STREAM_BATCH = 0.05
+CHUNK_LINE = 1024  # the longest chunk-size line read (a size, and extensions)
 
 
 class Response(Protocol):
@@ -135,7 +140,7 @@ def http_transport(target: Target, headers: dict[str, str], extra: JSON) -> Tran
         return conn
 
     class Streamed:
-        """A watch response read line by line; its connection is not reused."""
+        """A watch response, its body read in batches (`chunks`); its connection is not reused."""
 
         def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse) -> None:
             self.conn, self.resp, self.status = conn, resp, resp.status
@@ -146,8 +151,12 @@ def http_transport(target: Target, headers: dict[str, str], extra: JSON) -> Tran
             return self.resp.read()
 
         def stream(self) -> Iterator[bytes]:
-            try:  # as the server sent it: a watch's chunk is one event (readline would peek through it in pieces)
-                while data := self.resp.read1(STREAM_READ):
+            sock = self.conn.sock
+            try:
+                if self.resp.chunked and sock is not None:  # as API servers send a watch
+                    yield from chunks(self.resp.fp, lambda: waiting(sock))
+                    return
+                while data := self.resp.read1(STREAM_READ):  # a body that lasts until the connection closes
                     yield data
             except (OSError, http.client.HTTPException) as exc:
                 raise unreachable(target.server, exc) from None
@@ -211,3 +220,61 @@ def http_transport(target: Target, headers: dict[str, str], extra: JSON) -> Tran
         raise AssertionError("unreachable")
 
     return send
+
+
+def waiting(sock: Any) -> bool:
+    """Whether a read of the socket would answer at once: bytes TLS decrypted and not read yet, or bytes the
+    kernel holds."""
+    import select
+
+    pending = getattr(sock, "pending", None)  # an ssl.SSLSocket's
+    return bool(pending and pending()) or bool(select.select([sock], [], [], 0)[0])
+
+
+def chunks(fp: Any, ready: Callable[[], bool], pause: Callable[[float], None] = time.sleep) -> Iterator[bytes]:
+    """The data of each chunk of a chunked HTTP/1.1 body, read from `fp` (the response's buffered reader),
+    until its last chunk. An API server flushes each watch event as a chunk of its own; this reads them in
+    batches: once everything that came is handed on and nothing more is `ready`, the next read is
+    STREAM_BATCH later, so that a busy watch wakes its thread once per batch rather than once per event
+    (docs/performance.md). http.client's reader hands on one chunk per read, and cannot tell what is ready.
+
+    Raises http.client.IncompleteRead when the body ends before its last chunk, and
+    http.client.HTTPException when it is not chunked.
+    """
+    import http.client
+
+    scratch = memoryview(bytearray(STREAM_READ))
+    rest = b""
+    while True:
+        at = 0
+        while (line := rest.find(b"\r\n", at)) >= 0:
+            size = _chunk_size(rest[at:line])
+            start = line + 2
+            stop = start + size
+            if len(rest) < stop + 2:
+                break
+            if size == 0:
+                return  # the last chunk: trailers, if any, are left unread with the connection
+            if rest[stop : stop + 2] != b"\r\n":
+                raise http.client.HTTPException("a chunk of the body does not end where its size says")
+            yield rest[start:stop]
+            at = stop + 2
+        rest = rest[at:]
+        if len(rest) > CHUNK_LINE and rest.find(b"\r\n") < 0:
+            raise http.client.HTTPException("a chunk-size line of the body is too long")
+        if not ready():
+            pause(STREAM_BATCH)
+        read = fp.readinto1(scratch)
+        if not read:
+            raise http.client.IncompleteRead(rest)
+        rest += scratch[:read]
+
+
+def _chunk_size(line: bytes) -> int:
+    """A chunk-size line's size: hexadecimal digits, then extensions (`;name=value`), which are ignored."""
+    import http.client
+
+    digits = line.split(b";", 1)[0].strip()
+    if not digits or digits.strip(b"0123456789abcdefABCDEF"):
+        raise http.client.HTTPException(f"a chunk-size line of the body is not a size: {line[:40]!r}")
+    return int(digits, 16)
