@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from kubectl_cyclops import errors, events, informer
+from kubectl_cyclops import errors, events, informer, paging
 from kubectl_cyclops.relations import ListScope
 from tests.replay import Simulation, load
 
@@ -253,6 +253,30 @@ def test_a_relist_drops_the_events_it_superseded_before_they_were_decoded(monkey
     assert decoded == []
     assert kept_then_read(relist=False) == last["object"]
     assert decoded == [informer.store_key(last["object"])]
+
+
+def test_a_relist_reads_smaller_pages_than_a_first_list() -> None:
+    """A store that holds objects is listed again in pages of RELIST_PAGE, not PAGE_SIZE: a page in hand
+    beside a full store is what a relist costs in memory. The first list, of an empty store, reads the usual
+    pages."""
+
+    class Limits(StagedApi):
+        def __init__(self) -> None:
+            super().__init__([])
+            self.limits: list[int] = []
+
+        def get(self, path: str, params: dict | None = None, accept: str | None = None) -> dict:
+            self.limits.append((params or {})["limit"])
+            return super().get(path, params, accept)
+
+    api = Limits()
+    reflector = informer.Reflector(api, SCOPE, clock=Paused())
+    reflector.list()
+    reflector.list(not_older_than=int(LISTING["metadata"]["resourceVersion"]))
+    reflector.list()
+    assert informer.RELIST_PAGE < paging.PAGE_SIZE
+    assert api.limits == [paging.PAGE_SIZE, informer.RELIST_PAGE, informer.RELIST_PAGE]
+    assert reflector.answer()["items"] == LISTING["items"]
 
 
 def test_a_store_indexes_its_objects_by_a_label_and_a_reader_keeps_the_index_it_was_answered_with() -> None:

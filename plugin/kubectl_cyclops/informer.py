@@ -56,7 +56,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from . import errors
+from . import errors, paging
 from .events import Deferred
 from .fieldmaps import FieldMaps
 from .kube import JSON, Api
@@ -74,6 +74,9 @@ JUDGING_INTERVAL = 1.0
 RESYNC = 5.0  # re-evaluate at least this often, for rules that compare a time with now
 SHORT_WATCH = 1.0  # a watch the server ends this soon with no event is a failure (client-go's "very short watch")
 _PAGING = ("limit", "continue")
+# A relist's page: what it holds beside the store, until the objects the store has at the same version are
+# dropped (a page of 500 pods decoded is about 15 MB).
+RELIST_PAGE = 100
 FORGET = 1024  # changes remembered beyond one per stored object (a reader further behind rereads everything)
 FULL_COLLECTION = 60.0  # seconds between two full collections of the cycle collector while an informer runs
 _NEVER = 2**31 - 1  # a full-collection threshold CPython's own rule never reaches
@@ -212,8 +215,8 @@ class Reflector:
 
     def list(self, not_older_than: int | None = None) -> None:
         """List the scope into the store, a page at a time; an object the store holds at the same version is
-        kept rather than the one decoded again, so a relist holds one page more than the store, not two
-        stores."""
+        kept rather than the one decoded again, so a relist holds one page (of RELIST_PAGE) more than the
+        store, not two stores."""
         params = dict(self.scope.params)
         if not_older_than is not None:
             params.update(resourceVersion=str(not_older_than), resourceVersionMatch="NotOlderThan")
@@ -221,7 +224,8 @@ class Reflector:
             before = self.items
         items: dict[tuple[str, str], JSON] = {}
         version = ""
-        for page in list_pages(self.api, self.scope.path, params):
+        size = min(paging.PAGE_SIZE, RELIST_PAGE) if before else None
+        for page in list_pages(self.api, self.scope.path, params, size):
             for obj in page.get("items") or []:
                 key = store_key(obj)
                 old = before.get(key)  # at the same version: the object kept (its readers see it unchanged)

@@ -30,14 +30,15 @@ def _key(obj: JSON) -> str:
     return f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
 
 
-def list_pages(api: Api, path: str, params: dict[str, Any] | None = None) -> Iterator[JSON]:
-    """A list page by page (PAGE_SIZE items each); the last page carries the list's resourceVersion.
+def list_pages(api: Api, path: str, params: dict[str, Any] | None = None, size: int | None = None) -> Iterator[JSON]:
+    """A list page by page (`size` items each, PAGE_SIZE by default); the last page carries the list's
+    resourceVersion.
 
     A continue token can expire while a long list is read (410 Expired). As client-go's pager does, the
     list goes on with the token the server offers, from a newer snapshot (a warning says so), or without
     one is read again once, whole, skipping what the pages before gave: no object twice, none lost.
     """
-    params = {**(params or {}), "limit": PAGE_SIZE}
+    params = {**(params or {}), "limit": size or PAGE_SIZE}
     after: str | None = None  # the last object given, once a page was given
     warning: str | None = None
     while True:
