@@ -61,7 +61,10 @@ def pytest_configure(config: pytest.Config) -> None:
     interruptible()
     if not hasattr(config, "workerinput"):
         chosen = config.getoption("--cluster", default=None) or providers.default_provider()
-        config._cyclops_run = {"provider": chosen, "run": uuid.uuid4().hex[:10]}  # type: ignore[attr-defined]
+        # The run's label value starts with a letter: hex digits alone can read as a number to kubectl's YAML
+        # (0e70044151 is a float there, though not to PyYAML, which writes it unquoted).
+        run = f"r{uuid.uuid4().hex[:9]}"
+        config._cyclops_run = {"provider": chosen, "run": run}  # type: ignore[attr-defined]
 
 
 @pytest.hookimpl(optionalhook=True)
