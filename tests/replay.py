@@ -218,9 +218,9 @@ class ReplayTransport:
                 self._watched.add(k)
         if watching:
             return Answer(200, b"", self._watch(k, _version_of(params.get("resourceVersion"))))
-        if k not in self.answers and "limit" in params:  # a list in smaller pages than recorded (a relist's)
-            whole = key(path, {**params, "limit": str(paging.PAGE_SIZE)})
-            recorded = self.answers.get(whole, {}).get("body") or {}
+        whole = key(path, {**params, "limit": str(paging.PAGE_SIZE)})
+        if k not in self.answers and "limit" in params and whole in self.answers:  # smaller pages (a relist's)
+            recorded = self.answers[whole]["body"]
             if len(recorded.get("items") or []) <= int(params["limit"]) and not (recorded.get("metadata") or {}).get(
                 "continue"
             ):
