@@ -24,13 +24,16 @@ def event_lines() -> list[bytes]:
     return [orjson.dumps(e) + b"\n" for stream in load("wait-job-complete")["streams"].values() for e in stream]
 
 
+LAST = b"0\r\nX-Trailer: yes\r\n\r\n"  # the last chunk, and a trailer
+
+
 def framed(payloads: list[bytes], extensions: list[bytes] | None = None, upper: bool = False) -> bytes:
     """A chunked body of these chunks (each with its extension, if any), its last chunk and a trailer."""
     out = []
     for i, data in enumerate(payloads):
         size = f"{len(data):X}" if upper else f"{len(data):x}"
         out.append(size.encode() + ((extensions or [])[i : i + 1] or [b""])[0] + b"\r\n" + data + b"\r\n")
-    return b"".join(out) + b"0\r\nX-Trailer: yes\r\n\r\n"
+    return b"".join(out) + LAST
 
 
 @contextmanager
@@ -102,7 +105,7 @@ def test_chunks_that_have_come_are_read_without_a_pause_and_the_next_after_one()
     def one_per_pause(peer: socket.socket) -> None:  # the next chunk only once the reader has paused
         for line in lines:
             assert paused.acquire(timeout=10)
-            peer.sendall(framed([line])[: -len(b"0\r\nX-Trailer: yes\r\n\r\n")])
+            peer.sendall(framed([line]).removesuffix(LAST))
         assert paused.acquire(timeout=10)
         peer.sendall(framed([]))
 
@@ -131,7 +134,7 @@ def test_over_tls_what_has_come_is_read_without_a_pause(tls: tuple[Path, Path]) 
     def send() -> None:
         with server.wrap_socket(theirs, server_side=True) as peer:
             for line in lines:
-                peer.sendall(framed([line])[: -len(b"0\r\nX-Trailer: yes\r\n\r\n")])
+                peer.sendall(framed([line]).removesuffix(LAST))
             peer.sendall(framed([]))
             sent.set()
             peer.recv(1)  # open until the reader is done
