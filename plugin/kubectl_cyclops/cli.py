@@ -194,11 +194,15 @@ def details(output: str, watch: bool, **target: Any) -> None:
     if not watch:
         # A one-shot call: its objects (the server's JSON is acyclic) are freed by reference counting, and
         # the cycle collector would only walk the heap again and again as it grows (docs/performance.md).
+        # Switched on again only if it was on: entry.main starts without it, and the first collection after
+        # that would walk every object the process made, only to exit.
+        collecting = gc.isenabled()
         gc.disable()
         try:
             show(sel.pages())
         finally:
-            gc.enable()
+            if collecting:
+                gc.enable()
         return
 
     gc.enable()  # entry.main starts without it; a watch runs for long
