@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Hashable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import compress, count
@@ -25,6 +24,7 @@ from .fieldmaps import Field, FieldMaps, Relation
 from .kube import Api
 from .paging import WARNINGS, list_all, list_pages, resource_version
 from .relations import Found, ListScope, Plans, Related, claims, joined, marks
+from .tasks import Pool, Task
 from .tracing import ANY, FIRST, Changes, Trace, involved, shown, store_key
 
 JSON = dict[str, Any]
@@ -278,7 +278,7 @@ class Collector:
         judge = evaluate if self.memo is None else self.memo.evaluate  # --watch, wait: only what changed
         return Evaluated(resource, obj, chosen, judge(fmap, obj, self.now, chosen, events or (), related))
 
-    def _related(self, pool: ThreadPoolExecutor, path: str) -> Related:
+    def _related(self, pool: Pool, path: str) -> Related:
         """The reader of every page's related lists (with the lists planned, kept across collections)."""
         plans = None if self.kept is None else self.kept.plans(path)
         return Related(self.api, self.discovery, pool, batch=True, plans=plans)
@@ -322,7 +322,7 @@ class Collector:
         return found
 
     def one(self, resource: Resource, namespace: str | None, name: str) -> Details:
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        with Pool(WORKERS) as pool:
             obj_f = pool.submit(self.api.get, resource.path(namespace, name))
             events_f = pool.submit(self._events, resource, namespace, name)
             obj = obj_f.result()
@@ -335,9 +335,9 @@ class Collector:
         """Every object of a kind, a page at a time, each with its related objects and events."""
         params = {"labelSelector": selector}
         trace, concerned = self._trace(resource, namespace)
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        with Pool(WORKERS) as pool:
             related = self._related(pool, resource.path(namespace))
-            events_f: Future[Events] | None = None
+            events_f: Task[Events] | None = None
             for number, page in enumerate(list_pages(self.api, resource.path(namespace), params)):
                 objects = page.get("items") or []
                 if not objects:
@@ -360,7 +360,7 @@ class Collector:
         objects = [o for o in listing.get("items") or [] if o["metadata"]["name"] in names]
         if not objects:
             return {}
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        with Pool(WORKERS) as pool:
             related = self._related(pool, resource.path(namespace))
             events_f = pool.submit(self._events, resource, namespace, None, related)
             which = (resource.path(namespace), 0)
@@ -448,7 +448,7 @@ class Collector:
         related: Related,
         resource: Resource,
         objects: list[JSON],
-        events_f: Future[Events],
+        events_f: Task[Events],
         concerned: set[str] | None = None,
         trace: Trace | None = None,
         which: tuple[str, int] = ("", 0),
@@ -477,7 +477,7 @@ class Collector:
         related: Related,
         resource: Resource,
         objects: list[JSON],
-        events_f: Future[Events],
+        events_f: Task[Events],
         among: list[JSON] | None = None,
         read: list[list[Hashable]] | None = None,
     ) -> list[Details]:

@@ -12,13 +12,13 @@ import json
 import os
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from . import errors
 from .kube import Api
+from .tasks import Pool
 
 AGGREGATED = (
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
@@ -101,7 +101,7 @@ def _from_resource_list(group: str, version: str, doc: dict[str, Any]) -> list[R
 
 def read_server(api: Api) -> list[Resource]:
     """Every resource type the server serves, preferred versions first."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with Pool(2) as pool:
         core_f = pool.submit(api.get, "/api", None, AGGREGATED)
         apis_f = pool.submit(api.get, "/apis", None, AGGREGATED)
         core, apis = core_f.result(), apis_f.result()
@@ -111,9 +111,9 @@ def read_server(api: Api) -> list[Resource]:
     versions = [("", v) for v in core.get("versions") or []]
     for group in apis.get("groups") or []:
         versions += [(group["name"], v["version"]) for v in group.get("versions") or []]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        docs = pool.map(lambda gv: api.get(f"/apis/{gv[0]}/{gv[1]}" if gv[0] else f"/api/{gv[1]}"), versions)
-        return [r for (g, v), doc in zip(versions, docs, strict=True) for r in _from_resource_list(g, v, doc)]
+    with Pool(8) as pool:
+        tasks = [pool.submit(api.get, f"/apis/{g}/{v}" if g else f"/api/{v}") for g, v in versions]
+        return [r for (g, v), t in zip(versions, tasks, strict=True) for r in _from_resource_list(g, v, t.result())]
 
 
 class Discovery:

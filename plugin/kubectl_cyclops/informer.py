@@ -53,7 +53,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import errors, paging
@@ -62,6 +61,7 @@ from .fieldmaps import FieldMaps
 from .kube import JSON, Api
 from .paging import list_pages, resource_version
 from .relations import BY_LABEL, ListScope
+from .tasks import Pool
 from .tracing import store_key
 
 WATCH_SECONDS = 300
@@ -513,7 +513,7 @@ class Informer:
         if not behind:
             return False
         errors.debug(f"sync: {len(behind)} of {len(reflectors)} stores behind version {newest}: listed again")
-        with ThreadPoolExecutor(max_workers=8) as pool:
+        with Pool(8) as pool:
             for done in [pool.submit(r.list, newest) for r in behind]:
                 done.result()
         return True

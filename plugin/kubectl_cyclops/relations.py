@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -31,6 +30,7 @@ from .discovery import Discovery, Resource
 from .fieldmaps import Relation
 from .kube import Api
 from .paging import list_all
+from .tasks import Pool
 
 JSON = dict[str, Any]
 # In a list answered from an informer's store: its objects by the value of each label the store indexes
@@ -186,7 +186,7 @@ class Related:
         self,
         api: Api,
         discovery: Discovery,
-        pool: ThreadPoolExecutor,
+        pool: Pool,
         batch: bool,
         plans: Plans | None = None,
     ) -> None:
