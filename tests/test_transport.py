@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import socket
 import ssl
 import threading
@@ -15,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kubectl_cyclops.transport import chunks, waiting
+from kubectl_cyclops.transport import ProtocolError, chunks, waiting
 from tests.replay import load
 
 
@@ -161,6 +160,6 @@ def test_over_tls_what_has_come_is_read_without_a_pause(tls: tuple[Path, Path]) 
     ],
 )
 def test_a_body_that_is_not_whole_chunks_is_an_error(wire: bytes, error: str) -> None:
-    with connected(lambda peer: peer.sendall(wire)) as sock, pytest.raises(http.client.HTTPException) as raised:
+    with connected(lambda peer: peer.sendall(wire)) as sock, pytest.raises(ProtocolError) as raised:
         read_all(sock)
     assert error in repr(raised.value)

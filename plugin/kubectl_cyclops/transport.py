@@ -1,6 +1,6 @@
-"""The transport: TLS and kept-alive HTTP/1.1 connections to one API server (http.client, ssl).
+"""The transport: TLS and kept-alive HTTP/1.1 connections to one API server (socket, ssl).
 
-The only module that imports `ssl` and `http.client`. It sends a GET and
+The only module that imports `ssl` and speaks HTTP. It sends a GET and
 returns the status, the headers the client reads (Retry-After) and the body,
 or a stream for a watch; a failure to connect or read is an UnreachableError.
 A kept-alive connection the server closed meanwhile gets one fresh try.
@@ -9,6 +9,7 @@ A kept-alive connection the server closed meanwhile gets one fresh try.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
@@ -24,6 +25,8 @@ STREAM_READ = 1 << 16  # the most a watch's body is read at once
 # interval at which --watch shows changes): the events that come meanwhile are read together.
 STREAM_BATCH = 0.05
 CHUNK_LINE = 1024  # the longest chunk-size line read (a size, and extensions)
+HEAD_LINE = 65536  # the longest status or header line read, as http.client's
+HEADERS = 100  # the most header lines an answer may have, as http.client's
 
 
 class Response(Protocol):
@@ -97,68 +100,200 @@ def _load_cert_chain(ctx: Any, pem: bytes) -> None:
         ctx.load_cert_chain(path)
 
 
-def http_transport(target: Target, headers: dict[str, str], extra: JSON) -> Transport:
-    """HTTP/1.1 over the standard library: one kept-alive connection per thread (the workers of a call).
+class ProtocolError(OSError):
+    """An answer that is not HTTP/1.1 as this client reads it: a status line, headers, a body as they frame it."""
 
-    http.client instead of urllib3 keeps start-up short (docs/performance.md). An
+
+class IncompleteRead(ProtocolError):
+    """A body that ended before the length its headers or chunks gave."""
+
+    def __init__(self, got: int, more: int | None = None) -> None:
+        super().__init__(f"IncompleteRead({got} bytes read" + (f", {more} more expected)" if more else ")"))
+
+
+class Disconnected(ConnectionError):
+    """The server closed the connection before any answer: a kept-alive connection it had closed meanwhile."""
+
+
+class _Connection:
+    """A socket (TLS for https) and the buffered reader its answers are read through."""
+
+    __slots__ = ("fp", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.fp = sock.makefile("rb")
+
+    def close(self) -> None:
+        self.fp.close()
+        self.sock.close()
+
+    # A kept-alive connection lives in its worker thread's local storage: when the thread ends, its socket is
+    # closed, not left for the garbage collector to find open.
+    __del__ = close
+
+
+def _line(fp: Any, what: str, longest: int = HEAD_LINE) -> bytes:
+    """One line of a head (a status line, a header, a chunk size), with its line break."""
+    line: bytes = fp.readline(longest + 1)
+    if len(line) > longest:
+        raise ProtocolError(f"{what} of the answer is longer than {longest} bytes")
+    return line
+
+
+def _head(fp: Any) -> tuple[int, dict[str, str], bool]:
+    """The status, the headers (lower-case names) and whether the connection stays open after the body.
+    Interim answers (100 Continue, 103 Early Hints) are read past."""
+    while True:
+        line = _line(fp, "the status line")
+        if not line:
+            raise Disconnected("the server closed the connection without an answer")
+        version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
+        code = rest[:3]
+        if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
+            raise ProtocolError(f"not an HTTP status line: {line[:60]!r}")
+        headers: dict[str, str] = {}
+        for _ in range(HEADERS + 1):
+            header = _line(fp, "a header line")
+            if header in (b"\r\n", b"\n"):
+                break
+            name, colon, value = header.decode("latin-1").partition(":")
+            if not colon or not header.endswith(b"\n"):
+                raise ProtocolError(f"not a header line: {header[:60]!r}")
+            name, value = name.strip().lower(), value.strip()
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        else:
+            raise ProtocolError(f"more than {HEADERS} header lines in the answer")
+        status = int(code)
+        if 100 <= status < 200 and status != 101:
+            continue
+        keep = version == "HTTP/1.1" and "close" not in headers.get("connection", "").lower()
+        return status, headers, keep
+
+
+def _body(fp: Any, status: int, headers: dict[str, str]) -> tuple[bytes, bool]:
+    """The whole body, and whether its end was framed (chunks or Content-Length) rather than the connection's."""
+    if status in (204, 304):
+        return b"", True
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        return _read_chunked(fp), True
+    length = headers.get("content-length")
+    if length is None:
+        return fp.read(), False  # until the server closes the connection
+    if not length.isdigit():
+        raise ProtocolError(f"Content-Length is not a number: {length[:40]!r}")
+    data: bytes = fp.read(int(length))
+    if len(data) < int(length):
+        raise IncompleteRead(len(data), int(length) - len(data))
+    return data, True
+
+
+def _read_chunked(fp: Any) -> bytes:
+    """A chunked body whole, its trailers read past, so that the connection can carry the next answer."""
+    parts: list[bytes] = []
+    got = 0
+    while True:
+        line = _line(fp, "a chunk-size line", CHUNK_LINE)
+        if not line.endswith(b"\n"):
+            raise IncompleteRead(got)
+        size = _chunk_size(line.rstrip(b"\r\n"))
+        if size == 0:
+            break
+        data = fp.read(size + 2)
+        if len(data) < size + 2:
+            raise IncompleteRead(got + len(data), size + 2 - len(data))
+        if data[-2:] != b"\r\n":
+            raise ProtocolError("a chunk of the body does not end where its size says")
+        parts.append(data[:-2])
+        got += size
+    while (trailer := _line(fp, "a trailer line")) not in (b"\r\n", b"\n"):
+        if not trailer:
+            raise IncompleteRead(got)
+    return b"".join(parts)
+
+
+def _request(target: str, host: str, headers: dict[str, str]) -> bytes:
+    """A GET's request line and headers. A header with a line break (a kubeconfig's token, say) is refused:
+    it would end the head early."""
+    lines = [f"GET {target} HTTP/1.1", f"Host: {host}"]
+    for name, value in headers.items():
+        if any(c in value or c in name for c in "\r\n\0"):
+            raise errors.ConfigError(f"the {name} header has a line break or a NUL in it")
+        lines.append(f"{name}: {value}")
+    try:
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise errors.ConfigError(f"a request header is not Latin-1 text: {exc.reason}") from None
+
+
+def _ascii(name: str) -> bytes | str:
+    """A host name as bytes when it is ASCII: socket and ssl then skip the IDNA codec, and its import."""
+    return name.encode("ascii") if name.isascii() else name
+
+
+def http_transport(target: Target, headers: dict[str, str], extra: JSON) -> Transport:
+    """HTTP/1.1 GETs over sockets: one kept-alive connection per thread (the workers of a call).
+
+    Written on `socket` and `ssl` rather than http.client, whose import (of the email package) is about a
+    tenth of a one-object call's start (docs/performance.md); a GET and its answer are all the API needs. An
     `https` server behind an HTTP proxy-url is reached through a CONNECT tunnel.
     """
-    import http.client
     import threading
-    import weakref
 
     parts = urlsplit(target.server)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise errors.ConfigError(f"kubeconfig {target.source}: server {target.server} is not an http(s) URL")
     host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    host_header = parts.netloc.rpartition("@")[2]
     proxy = urlsplit(target.proxy_url) if target.proxy_url else None
     if proxy is not None and (proxy.scheme not in ("http", "https") or not proxy.hostname):
         raise errors.ConfigError(f"proxy-url {target.proxy_url}: only http:// proxies are supported")
     ctx = None
     if parts.scheme == "https":
         ctx = _ssl_context(target, extra.get("cert") or target.cert_data, extra.get("key") or target.key_data)
-    server_name = target.tls_server_name or host
+    server_name = _ascii(target.tls_server_name or host)
     local = threading.local()
 
-    class TLSConnection(http.client.HTTPSConnection):
-        """Verifies the server as tls-server-name, when the kubeconfig sets one."""
-
-        def connect(self) -> None:
-            http.client.HTTPConnection.connect(self)
-            assert ctx is not None
-            self.sock = ctx.wrap_socket(self.sock, server_hostname=server_name)
-
-    def connection(timeout: float | None) -> http.client.HTTPConnection:
+    def connection(timeout: float | None) -> _Connection:
         where = (str(proxy.hostname), proxy.port or 80) if proxy else (host, port)
-        conn: http.client.HTTPConnection
-        if ctx is not None:
-            conn = TLSConnection(*where, timeout=timeout, context=ctx)
-            if proxy:
-                conn.set_tunnel(host, port)
-        else:
-            conn = http.client.HTTPConnection(*where, timeout=timeout)
-        return conn
+        sock = socket.create_connection((_ascii(where[0]), where[1]), timeout)  # type: ignore[arg-type]
+        try:
+            if proxy and ctx is not None:
+                _tunnel(sock, authority)
+            if ctx is not None:
+                sock = ctx.wrap_socket(sock, server_hostname=server_name)
+        except BaseException:
+            sock.close()
+            raise
+        return _Connection(sock)
 
     class Streamed:
         """A watch response, its body read in batches (`chunks`); its connection is not reused."""
 
-        def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse) -> None:
-            self.conn, self.resp, self.status = conn, resp, resp.status
-            self.retry_after = resp.getheader("Retry-After")
+        def __init__(self, conn: _Connection, status: int, headers: dict[str, str]) -> None:
+            self.conn, self.status, self.headers = conn, status, headers
+            self.retry_after = headers.get("retry-after")
 
         @property
         def data(self) -> bytes:
-            return self.resp.read()
+            try:
+                return _body(self.conn.fp, self.status, self.headers)[0]
+            except OSError as exc:
+                raise unreachable(target.server, exc) from None
 
         def stream(self) -> Iterator[bytes]:
-            sock = self.conn.sock
+            fp = self.conn.fp
             try:
-                if self.resp.chunked and sock is not None:  # as API servers send a watch
-                    yield from chunks(self.resp.fp, lambda: waiting(sock))
+                if "chunked" in self.headers.get("transfer-encoding", "").lower():  # as API servers send a watch
+                    yield from chunks(fp, lambda: waiting(self.conn.sock))
                     return
-                while data := self.resp.read1(STREAM_READ):  # a body that lasts until the connection closes
+                if "content-length" in self.headers:
+                    yield _body(fp, self.status, self.headers)[0]
+                    return
+                while data := fp.read1(STREAM_READ):  # a body that lasts until the connection closes
                     yield data
-            except (OSError, http.client.HTTPException) as exc:
+            except OSError as exc:
                 raise unreachable(target.server, exc) from None
 
         def release_conn(self) -> None:
@@ -179,47 +314,51 @@ def http_transport(target: Target, headers: dict[str, str], extra: JSON) -> Tran
         target_path = (u.path or "/") + (f"?{u.query}" if u.query else "")
         if proxy and ctx is None:
             target_path = url  # a plain-HTTP proxy takes the absolute URI
+        request = _request(target_path, host_header, {**headers, **hdrs})
         for attempt in (1, 2):
             reused = not stream and getattr(local, "conn", None) is not None
-            conn = local.conn if reused else connection(timeout[0])
+            conn: _Connection | None = local.conn if reused else None
+            local.conn = None
             try:
-                if conn.sock is None:
+                if conn is None:
                     try:
-                        conn.connect()
+                        conn = connection(timeout[0])
                     except TimeoutError:
-                        conn.close()
                         handshake = " and TLS handshake" if ctx is not None else ""
                         raise errors.UnreachableError(
                             f"cannot reach the API server at {target.server}: "
                             f"no connection{handshake} within {timeout[0]:g}s"
                         ) from None
-                    # A kept-alive connection lives in its worker thread's local storage: when the thread
-                    # ends, its socket is closed, not left for the garbage collector to find open.
-                    sock = conn.sock
-                    assert sock is not None
-                    weakref.finalize(conn, sock.close)
                 conn.sock.settimeout(timeout[1])
-                conn.request("GET", target_path, headers={**headers, **hdrs})
-                resp = conn.getresponse()
+                conn.sock.sendall(request)
+                status, answer, keep = _head(conn.fp)
                 if stream:
-                    return Streamed(conn, resp)
-                body = resp.read()
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                local.conn = None
+                    return Streamed(conn, status, answer)
+                body, framed = _body(conn.fp, status, answer)
+            except OSError as exc:
+                if conn is not None:
+                    conn.close()
                 # A kept-alive connection the server closed meanwhile: one fresh try.
-                if reused and attempt == 1 and isinstance(exc, (http.client.RemoteDisconnected, ConnectionError)):
+                if reused and attempt == 1 and isinstance(exc, ConnectionError):
                     continue
                 raise unreachable(target.server, exc) from None
-            if resp.will_close:
-                conn.close()
-                local.conn = None
-            else:
+            if keep and framed:
                 local.conn = conn
-            return Read(resp.status, body, resp.getheader("Retry-After"))
+            else:
+                conn.close()
+            return Read(status, body, answer.get("retry-after"))
         raise AssertionError("unreachable")
 
     return send
+
+
+def _tunnel(sock: socket.socket, authority: str) -> None:
+    """Ask an HTTP proxy for a tunnel to the API server (CONNECT); TLS then runs through it."""
+    sock.sendall(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode("ascii"))
+    with sock.makefile("rb") as fp:  # the proxy says nothing more until the client speaks TLS
+        status, _, _ = _head(fp)
+    if status != 200:
+        raise ProtocolError(f"the proxy refused a tunnel to {authority}: HTTP {status}")
 
 
 def waiting(sock: Any) -> bool:
@@ -238,11 +377,9 @@ def chunks(fp: Any, ready: Callable[[], bool], pause: Callable[[float], None] = 
     STREAM_BATCH later, so that a busy watch wakes its thread once per batch rather than once per event
     (docs/performance.md). http.client's reader hands on one chunk per read, and cannot tell what is ready.
 
-    Raises http.client.IncompleteRead when the body ends before its last chunk, and
-    http.client.HTTPException when it is not chunked.
+    Raises IncompleteRead when the body ends before its last chunk, and ProtocolError when it is not
+    chunked.
     """
-    import http.client
-
     scratch = memoryview(bytearray(STREAM_READ))
     rest = b""
     while True:
@@ -256,25 +393,23 @@ def chunks(fp: Any, ready: Callable[[], bool], pause: Callable[[float], None] = 
             if size == 0:
                 return  # the last chunk: trailers, if any, are left unread with the connection
             if rest[stop : stop + 2] != b"\r\n":
-                raise http.client.HTTPException("a chunk of the body does not end where its size says")
+                raise ProtocolError("a chunk of the body does not end where its size says")
             yield rest[start:stop]
             at = stop + 2
         rest = rest[at:]
         if len(rest) > CHUNK_LINE and rest.find(b"\r\n") < 0:
-            raise http.client.HTTPException("a chunk-size line of the body is too long")
+            raise ProtocolError("a chunk-size line of the body is too long")
         if not ready():
             pause(STREAM_BATCH)
         read = fp.readinto1(scratch)
         if not read:
-            raise http.client.IncompleteRead(rest)
+            raise IncompleteRead(len(rest))
         rest += scratch[:read]
 
 
 def _chunk_size(line: bytes) -> int:
     """A chunk-size line's size: hexadecimal digits, then extensions (`;name=value`), which are ignored."""
-    import http.client
-
     digits = line.split(b";", 1)[0].strip()
     if not digits or digits.strip(b"0123456789abcdefABCDEF"):
-        raise http.client.HTTPException(f"a chunk-size line of the body is not a size: {line[:40]!r}")
+        raise ProtocolError(f"a chunk-size line of the body is not a size: {line[:40]!r}")
     return int(digits, 16)
