@@ -60,7 +60,7 @@ HOLD = b"(hold)"  # a script's last entry: the server keeps the connection open 
 class Scripted:
     """A server on a real socket. Each connection it accepts gets the next script: the answers to its
     requests, one each, in order; after the last, the server closes it (unless told to HOLD it). It keeps
-    every request head."""
+    every request head, by connection in the order they were accepted."""
 
     def __init__(self, scripts: list[list[bytes]], tls: tuple[Path, Path] | None = None) -> None:
         self.scripts, self.requests = scripts, []  # type: list[list[bytes]]
@@ -74,26 +74,34 @@ class Scripted:
         self.thread.start()
 
     def serve(self) -> None:
+        """Accept each connection in turn; each is answered on a thread of its own, while the next is waited for."""
+        answering = []
         for script in self.scripts:
             conn, _ = self.listener.accept()
-            if self.ctx:
-                conn = self.ctx.wrap_socket(conn, server_side=True)
             heads: list[bytes] = []
             self.requests.append(heads)
-            with conn, conn.makefile("rb") as fp:
-                for reply in script:
-                    if reply is HOLD:
-                        while head := read_head(fp):  # a request here would go unanswered
-                            heads.append(head)
-                        break
-                    head = read_head(fp)
-                    if not head:
-                        break
-                    heads.append(head)
-                    conn.sendall(reply)
+            answering.append(threading.Thread(target=self.answer, args=(conn, script, heads), daemon=True))
+            answering[-1].start()
+        for thread in answering:
+            thread.join(10)
+
+    def answer(self, conn: socket.socket, script: list[bytes], heads: list[bytes]) -> None:
+        if self.ctx:
+            conn = self.ctx.wrap_socket(conn, server_side=True)
+        with conn, conn.makefile("rb") as fp:
+            for reply in script:
+                if reply is HOLD:
+                    while head := read_head(fp):  # a request here would go unanswered
+                        heads.append(head)
+                    break
+                head = read_head(fp)
+                if not head:
+                    break
+                heads.append(head)
+                conn.sendall(reply)
 
     def close(self) -> None:
-        self.thread.join(10)
+        self.thread.join(20)
         self.listener.close()
 
 
@@ -139,6 +147,20 @@ def test_connections_the_answer_closes_are_not_reused() -> None:
         assert [get(send, f"{url}/x") for _ in range(3)] == [(200, body)] * 3
         del send  # closes the last connection, which was kept alive
     assert [len(r) for r in server.requests] == [1, 1, 1]
+
+
+def test_a_watch_gets_its_own_connection_and_leaves_the_kept_alive_one_in_place() -> None:
+    body = recorded()
+    with scripted([[answer(body), answer(body), HOLD], [chunked(body)]]) as server:
+        url = f"http://127.0.0.1:{server.port}"
+        send = transport(url)
+        assert get(send, f"{url}/x") == (200, body)
+        watch = send(f"{url}/x?watch=1", {}, TIMEOUTS, True)
+        assert b"".join(watch.stream()) == body
+        watch.release_conn()
+        assert get(send, f"{url}/x") == (200, body)  # on the first connection again
+        del send
+    assert [len(r) for r in server.requests] == [2, 1]
 
 
 def test_interim_answers_are_read_past_and_retry_after_is_kept() -> None:

@@ -175,7 +175,7 @@ def _body(fp: Any, status: int, headers: dict[str, str]) -> tuple[bytes, bool]:
     """The whole body, and whether its end was framed (chunks or Content-Length) rather than the connection's."""
     if status in (204, 304):
         return b"", True
-    if "chunked" in headers.get("transfer-encoding", "").lower():
+    if _chunked(headers):
         return _read_chunked(fp), True
     length = headers.get("content-length")
     if length is None:
@@ -186,6 +186,10 @@ def _body(fp: Any, status: int, headers: dict[str, str]) -> tuple[bytes, bool]:
     if len(data) < int(length):
         raise IncompleteRead(len(data), int(length) - len(data))
     return data, True
+
+
+def _chunked(headers: dict[str, str]) -> bool:
+    return "chunked" in headers.get("transfer-encoding", "").lower()
 
 
 def _read_chunked(fp: Any) -> bytes:
@@ -285,7 +289,7 @@ def http_transport(target: Target, headers: dict[str, str], extra: JSON) -> Tran
         def stream(self) -> Iterator[bytes]:
             fp = self.conn.fp
             try:
-                if "chunked" in self.headers.get("transfer-encoding", "").lower():  # as API servers send a watch
+                if _chunked(self.headers):  # as API servers send a watch
                     yield from chunks(fp, lambda: waiting(self.conn.sock))
                     return
                 if "content-length" in self.headers:
@@ -316,9 +320,9 @@ def http_transport(target: Target, headers: dict[str, str], extra: JSON) -> Tran
             target_path = url  # a plain-HTTP proxy takes the absolute URI
         request = _request(target_path, host_header, {**headers, **hdrs})
         for attempt in (1, 2):
-            reused = not stream and getattr(local, "conn", None) is not None
-            conn: _Connection | None = local.conn if reused else None
-            local.conn = None
+            # A watch gets a connection of its own and leaves the thread's kept-alive one where it is.
+            conn: _Connection | None = None if stream else local.__dict__.pop("conn", None)
+            reused = conn is not None
             try:
                 if conn is None:
                     try:
